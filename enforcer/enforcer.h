@@ -1,0 +1,129 @@
+// The policy state machine. Fed events stamped with a time it is given, it
+// returns actions, each with its reason. It reads no clock and makes no syscall.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "enforcer/policy.h"
+#include "enforcer/time.h"
+
+namespace dormant::enforcer {
+
+/// Something that happened. Build with the named constructors below.
+struct Event {
+  enum class Kind {
+    kTick,             // time passed (a deadline from NextDeadline() was reached)
+    kIdleSample,       // the idle source says: idle for `idle_for` as of now
+    kActivity,         // the user is here (input, or `dormant activity`)
+    kPause,            // `dormant pause`: suspend every provider now, until resume
+    kResume,           // `dormant resume`: resume every provider, counts as activity
+    kProviderStarted,  // a process matched provider matcher `matcher` (index in policy)
+    kProviderExited,   // a provider's root process is gone
+    kAppExited,        // the supervised app exited: end every provider
+  };
+  Kind kind = Kind::kTick;
+  int pid = 0;
+  size_t matcher = 0;
+  Duration idle_for{0};
+
+  static Event Tick() { return {Kind::kTick}; }
+  static Event IdleSample(Duration d) { return {Kind::kIdleSample, 0, 0, d}; }
+  static Event Activity() { return {Kind::kActivity}; }
+  static Event Pause() { return {Kind::kPause}; }
+  static Event Resume() { return {Kind::kResume}; }
+  static Event ProviderStarted(int pid, size_t matcher) {
+    return {Kind::kProviderStarted, pid, matcher};
+  }
+  static Event ProviderExited(int pid) { return {Kind::kProviderExited, pid}; }
+  static Event AppExited() { return {Kind::kAppExited}; }
+};
+
+/// Something to do to a provider's subtree, and why.
+struct Action {
+  enum class Kind {
+    kSuspend,    // stop the subtree
+    kResume,     // continue the subtree
+    kTerminate,  // SIGCONT, then SIGTERM to the subtree
+    kKill,       // SIGKILL to the subtree
+  };
+  Kind kind;
+  int pid;               // the provider's root process
+  std::string provider;  // the matcher's name
+  std::string reason;    // "idle for 10m >= suspend_after 10m"
+
+  bool operator==(const Action&) const = default;
+};
+
+const char* ToString(Action::Kind kind);
+
+/// A provider's state.
+enum class ProviderState {
+  kRunning,
+  kSuspended,    // stopped because the user is idle; activity resumes it
+  kPaused,       // stopped by `dormant pause`; only `dormant resume` resumes it
+  kTerminating,  // sent SIGTERM; SIGKILL follows after kill_grace
+  kKilled,       // sent SIGKILL; waiting to hear that it exited
+};
+
+const char* ToString(ProviderState state);
+
+struct ProviderStatus {
+  int pid = 0;
+  std::string name;
+  ProviderState state = ProviderState::kRunning;
+  TimePoint since;
+  std::string reason;                 // why it is in this state
+  std::optional<TimePoint> next_at;   // when the next action is due
+  std::string next;                   // what it is ("suspend", "terminate", "kill")
+};
+
+struct Status {
+  Duration idle_for{0};
+  bool paused = false;
+  bool app_exited = false;
+  std::vector<ProviderStatus> providers;  // by pid
+};
+
+class Enforcer {
+ public:
+  Enforcer(Policy policy, TimePoint start);
+
+  /// Feeds one event; returns what to do now, in order.
+  std::vector<Action> OnEvent(const Event& event, TimePoint now);
+  /// The earliest time at which a kTick may produce actions; nullopt when none.
+  std::optional<TimePoint> NextDeadline() const;
+  /// Replaces the policy (reload). Providers keep their state; timers follow
+  /// the new values at once. Matcher indices of running providers must still
+  /// be valid (the caller re-matches them otherwise).
+  std::vector<Action> SetPolicy(Policy policy, TimePoint now);
+
+  Status GetStatus(TimePoint now) const;
+  const Policy& policy() const { return policy_; }
+  bool suspended_mode() const;  // a new provider would be stopped on sight
+
+ private:
+  struct Provider {
+    size_t matcher = 0;
+    ProviderState state = ProviderState::kRunning;
+    TimePoint since;
+    std::string reason;
+  };
+
+  std::vector<Action> Evaluate(TimePoint now);
+  std::vector<Action> ResumeAll(TimePoint now, bool include_paused, const std::string& why);
+  Duration IdleFor(TimePoint now) const;
+  const ProviderMatcher& MatcherOf(const Provider& p) const;
+  std::optional<std::pair<TimePoint, std::string>> NextFor(const Provider& p) const;
+  Action Act(Action::Kind kind, int pid, const Provider& p, std::string reason) const;
+
+  Policy policy_;
+  TimePoint last_activity_;
+  bool paused_ = false;
+  bool app_exited_ = false;
+  std::map<int, Provider> providers_;
+};
+
+}  // namespace dormant::enforcer
