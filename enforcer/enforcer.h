@@ -48,6 +48,7 @@ struct Action {
     kResume,     // continue the subtree
     kTerminate,  // SIGCONT, then SIGTERM to the subtree
     kKill,       // SIGKILL to the subtree
+    kWarn,       // tell the user: providers will be suspended soon (pid 0)
   };
   Kind kind;
   int pid;               // the provider's root process
@@ -123,6 +124,7 @@ class Enforcer {
   TimePoint last_activity_;
   bool paused_ = false;
   bool app_exited_ = false;
+  bool warned_ = false;  // kWarn sent in this idle period
   std::map<int, Provider> providers_;
 };
 

@@ -44,8 +44,9 @@ class ProcessTree {
   /// when it is a new provider root. Processes whose parent is unknown are ignored
   /// unless their parent is the root.
   Change Update(const ProcessFacts& p, const std::vector<ProviderMatcher>& matchers);
-  /// A process is gone. Returns a provider exit when it was a provider root.
-  Change Remove(int pid);
+  /// A process is gone. Returns a provider exit when it was a provider root,
+  /// and a provider start for each orphan below it that matches on its own.
+  std::vector<Change> Remove(int pid, const std::vector<ProviderMatcher>& matchers);
   /// Re-matches every known process (after a policy reload). Returns changes.
   std::vector<Change> Rematch(const std::vector<ProviderMatcher>& matchers);
 

@@ -1,0 +1,43 @@
+// The guardian: a tiny process that outlives dormant. dormant tells it which
+// provider trees it is about to stop and which it has continued; if dormant dies
+// (even by SIGKILL) its end of the pipe closes and the guardian continues every
+// tree still recorded, so no provider is left stopped and the app runs on.
+#pragma once
+
+#include <cstdint>
+
+#include "enforcer/expected.h"
+#include "platform/unique_fd.h"
+
+namespace dormant::launcher {
+
+class Guardian {
+ public:
+  /// Double-forks the guardian so it is nobody's child in the supervised tree.
+  /// Call before becoming a subreaper and before any thread starts.
+  static Expected<Guardian> Start();
+
+  Guardian() = default;
+  Guardian(Guardian&&) = default;
+  Guardian& operator=(Guardian&&) = default;
+
+  /// Before stopping the tree rooted at `pid` (whose start time is `start_ticks`).
+  void WillStop(int pid, uint64_t start_ticks);
+  /// After continuing (or ending) the tree rooted at `pid`.
+  void Released(int pid);
+  int pid() const { return pid_; }
+  /// Closes the pipe: the guardian continues what is still recorded and exits.
+  void Close() { fd_.reset(); }
+
+ private:
+  void Send(const char* line, int len);
+  platform::UniqueFd fd_;
+  int pid_ = 0;
+};
+
+/// The guardian's own main loop (exposed for tests): reads records from `fd`
+/// until EOF, then continues every recorded tree that still exists. Returns
+/// the number of processes it continued.
+int GuardianMain(int fd);
+
+}  // namespace dormant::launcher

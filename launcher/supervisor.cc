@@ -1,0 +1,518 @@
+#include "launcher/supervisor.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <ctime>
+#include <memory>
+#include <set>
+
+#include "enforcer/enforcer.h"
+#include "enforcer/matcher.h"
+#include "launcher/control.h"
+#include "launcher/guardian.h"
+#include "platform/freezer.h"
+#include "platform/process_table.h"
+#include "platform/process_watcher.h"
+#include "platform/unique_fd.h"
+
+namespace dormant::launcher {
+namespace {
+
+using enforcer::Action;
+using enforcer::Duration;
+using enforcer::Event;
+using enforcer::TimePoint;
+
+// The safety-net walk of the tree. With the process connector it only catches
+// what was lost; without it, it is how new processes are found at all.
+constexpr uint64_t kScanWithWatcherMs = 2000;
+constexpr uint64_t kScanWithoutWatcherMs = 250;
+
+std::string Iso8601(std::chrono::system_clock::time_point t) {
+  std::time_t tt = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  localtime_r(&tt, &tm);
+  char buf[40];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S%z", &tm);
+  return buf;
+}
+
+std::string BaseName(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+// fork + exec of the app, reporting exec failure through a CLOEXEC pipe.
+Expected<int> SpawnApp(const std::vector<std::string>& command) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) != 0) return Error{errno, std::string("pipe2: ") + std::strerror(errno)};
+  platform::UniqueFd rd(p[0]), wr(p[1]);
+  std::vector<char*> argv;
+  for (const auto& a : command) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  sigset_t all, old;
+  sigfillset(&all);
+  sigprocmask(SIG_BLOCK, &all, &old);  // no handler of ours may run in the child
+  pid_t pid = fork();
+  if (pid == 0) {
+    struct sigaction dfl{};
+    dfl.sa_handler = SIG_DFL;
+    for (int s = 1; s < NSIG; ++s) sigaction(s, &dfl, nullptr);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    execvp(argv[0], argv.data());
+    int e = errno;
+    (void)!write(wr.get(), &e, sizeof e);
+    _exit(127);
+  }
+  int fork_errno = errno;
+  sigprocmask(SIG_SETMASK, &old, nullptr);
+  if (pid < 0) return Error{fork_errno, std::string("fork: ") + std::strerror(fork_errno)};
+  wr.reset();
+  int e = 0;
+  ssize_t n;
+  while ((n = read(rd.get(), &e, sizeof e)) < 0 && errno == EINTR) {
+  }
+  if (n == sizeof e) {
+    while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    return Error{e, "cannot run '" + command[0] + "': " + std::strerror(e)};
+  }
+  return static_cast<int>(pid);
+}
+
+class Supervisor {
+ public:
+  Supervisor(const RunOptions& opts, enforcer::Policy policy, Guardian guardian)
+      : opts_(opts),
+        policy_sources_(opts.sources),
+        guardian_(std::move(guardian)),
+        table_(platform::CreateProcessTable()),
+        freezer_(platform::CreateSignalFreezer(*table_)),
+        tree_(getpid()),
+        enforcer_(policy, TimePoint{}) {
+    uv_loop_init(&loop_);
+    enforcer_ = enforcer::Enforcer(std::move(policy), Now());
+  }
+
+  int Run();
+
+ private:
+  TimePoint Now() { return TimePoint(Duration(uv_now(&loop_))); }
+  const enforcer::Policy& policy() const { return enforcer_.policy(); }
+
+  void Feed(const Event& e);
+  void Perform(const std::vector<Action>& actions);
+  void ArmDeadline();
+  void Rescan();
+  void Learn(int pid);
+  void Forget(int pid);
+  void ApplyChanges(const std::vector<enforcer::ProcessTree::Change>& changes);
+  void StopIfUnderStopped(int pid);
+  void Reap();
+  void OnAppExit(int status);
+  void MaybeFinish();
+  void Shutdown();
+  nlohmann::json Handle(const nlohmann::json& req);
+  nlohmann::json StatusJson();
+  std::vector<int> TreePids();
+
+  static Supervisor* Self(uv_handle_t* h) { return static_cast<Supervisor*>(h->data); }
+
+  RunOptions opts_;
+  PolicySources policy_sources_;
+  Guardian guardian_;
+  uv_loop_t loop_;
+  std::unique_ptr<platform::ProcessTable> table_;
+  std::unique_ptr<platform::Freezer> freezer_;
+  std::unique_ptr<platform::ProcessWatcher> watcher_;
+  enforcer::ProcessTree tree_;
+  enforcer::Enforcer enforcer_;
+  std::unique_ptr<ControlServer> control_;
+
+  uv_signal_t signals_[5];
+  uv_timer_t deadline_{}, scan_{}, shutdown_timer_{};
+  uv_poll_t watch_poll_{};
+  bool watch_poll_on_ = false;
+
+  int app_pid_ = 0;
+  bool app_running_ = false;
+  int exit_code_ = 0;
+  bool finishing_ = false;
+  bool killed_leftovers_ = false;
+  std::set<int> stopped_roots_;  // provider roots we have stopped
+  std::string socket_path_;
+};
+
+void Supervisor::Feed(const Event& e) {
+  Perform(enforcer_.OnEvent(e, Now()));
+  ArmDeadline();
+}
+
+void Supervisor::ArmDeadline() {
+  auto next = enforcer_.NextDeadline();
+  if (!next) {
+    uv_timer_stop(&deadline_);
+    return;
+  }
+  Duration wait = std::max(Duration::zero(), *next - Now());
+  uv_timer_start(&deadline_, [](uv_timer_t* t) {
+    Self(reinterpret_cast<uv_handle_t*>(t))->Feed(Event::Tick());
+  }, wait.count(), 0);
+}
+
+void Supervisor::Perform(const std::vector<Action>& actions) {
+  for (const Action& a : actions) {
+    if (a.kind == Action::Kind::kWarn) {
+      spdlog::warn("{}", a.reason);
+      continue;
+    }
+    Expected<std::vector<int>> done = std::vector<int>{};
+    switch (a.kind) {
+      case Action::Kind::kSuspend:
+        if (auto info = table_->Read(a.pid)) guardian_.WillStop(a.pid, info->start_ticks);
+        done = freezer_->Stop(a.pid);
+        stopped_roots_.insert(a.pid);
+        break;
+      case Action::Kind::kResume:
+        done = freezer_->Continue(a.pid);
+        stopped_roots_.erase(a.pid);
+        guardian_.Released(a.pid);
+        break;
+      case Action::Kind::kTerminate:
+        done = freezer_->Signal(a.pid, SIGTERM);
+        stopped_roots_.erase(a.pid);
+        guardian_.Released(a.pid);
+        break;
+      case Action::Kind::kKill:
+        done = freezer_->Signal(a.pid, SIGKILL);
+        break;
+      case Action::Kind::kWarn:
+        break;
+    }
+    if (done) {
+      spdlog::info("{} {} (pid {}, {} process{}): {}", enforcer::ToString(a.kind), a.provider, a.pid,
+                   done->size(), done->size() == 1 ? "" : "es", a.reason);
+    } else {
+      spdlog::warn("{} {} (pid {}) failed: {}", enforcer::ToString(a.kind), a.provider, a.pid,
+                   done.error().message);
+    }
+  }
+}
+
+std::vector<int> Supervisor::TreePids() {
+  std::vector<int> pids = platform::Subtree(*table_, getpid());
+  if (!pids.empty() && pids.front() == getpid()) pids.erase(pids.begin());
+  return pids;
+}
+
+void Supervisor::ApplyChanges(const std::vector<enforcer::ProcessTree::Change>& changes) {
+  using Kind = enforcer::ProcessTree::Change::Kind;
+  for (const auto& c : changes) {
+    if (c.kind == Kind::kProviderStarted) {
+      spdlog::info("provider {} found: pid {}", policy().providers[c.matcher].name, c.pid);
+      Feed(Event::ProviderStarted(c.pid, c.matcher));
+    } else if (c.kind == Kind::kProviderExited) {
+      if (stopped_roots_.erase(c.pid)) guardian_.Released(c.pid);
+      spdlog::info("provider pid {} exited", c.pid);
+      Feed(Event::ProviderExited(c.pid));
+    }
+  }
+}
+
+// A process that appears below a stopped provider (forked as the stop landed)
+// is stopped too: everything below a provider shares its state.
+void Supervisor::StopIfUnderStopped(int pid) {
+  int root = tree_.ProviderOf(pid);
+  if (root && root != pid && stopped_roots_.count(root)) {
+    if (auto r = freezer_->Stop(pid); !r) spdlog::debug("stop late child {}: {}", pid, r.error().message);
+  }
+}
+
+void Supervisor::Learn(int pid) {
+  auto info = table_->Read(pid);
+  if (!info) return;
+  enforcer::ProcessFacts facts{info->pid, info->ppid, info->exe, info->argv};
+  auto change = tree_.Update(facts, policy().providers);
+  ApplyChanges({change});
+  StopIfUnderStopped(pid);
+}
+
+void Supervisor::Forget(int pid) { ApplyChanges(tree_.Remove(pid, policy().providers)); }
+
+void Supervisor::Rescan() {
+  std::vector<int> live = TreePids();
+  std::set<int> seen(live.begin(), live.end());
+  for (int pid : tree_.Pids()) {
+    if (!seen.count(pid)) Forget(pid);
+  }
+  for (int pid : live) {
+    if (!tree_.Contains(pid)) Learn(pid);
+  }
+  MaybeFinish();
+}
+
+void Supervisor::Reap() {
+  for (;;) {
+    int status = 0;
+    pid_t pid = waitpid(-1, &status, WNOHANG);
+    if (pid <= 0) break;
+    if (pid == app_pid_) OnAppExit(status);
+    if (tree_.Contains(pid)) Forget(pid);
+  }
+  MaybeFinish();
+}
+
+void Supervisor::OnAppExit(int status) {
+  app_running_ = false;
+  if (WIFEXITED(status)) {
+    exit_code_ = WEXITSTATUS(status);
+    spdlog::info("app (pid {}) exited with status {}", app_pid_, exit_code_);
+  } else if (WIFSIGNALED(status)) {
+    exit_code_ = 128 + WTERMSIG(status);
+    spdlog::info("app (pid {}) died of signal {} ({})", app_pid_, WTERMSIG(status),
+                 strsignal(WTERMSIG(status)));
+  }
+  Feed(Event::AppExited());
+  // Whatever else the app left behind goes too: nothing is orphaned.
+  std::set<int> providers;
+  for (int pid : tree_.Pids()) {
+    if (tree_.ProviderOf(pid) == 0) {
+      kill(pid, SIGCONT);
+      kill(pid, SIGTERM);
+    }
+  }
+  uv_timer_start(&shutdown_timer_, [](uv_timer_t* t) {
+    auto* self = Self(reinterpret_cast<uv_handle_t*>(t));
+    // Past the grace: end what is left, providers included.
+    self->killed_leftovers_ = true;
+    for (int pid : self->TreePids()) {
+      kill(pid, SIGKILL);
+      kill(pid, SIGCONT);
+    }
+    self->Rescan();
+  }, policy().idle.kill_grace.count() + 500, 0);
+  Rescan();
+}
+
+void Supervisor::MaybeFinish() {
+  if (app_running_ || finishing_) return;
+  if (!TreePids().empty()) return;
+  finishing_ = true;
+  Shutdown();
+}
+
+void Supervisor::Shutdown() {
+  for (auto& s : signals_) uv_close(reinterpret_cast<uv_handle_t*>(&s), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&deadline_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&scan_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&shutdown_timer_), nullptr);
+  if (watch_poll_on_) uv_close(reinterpret_cast<uv_handle_t*>(&watch_poll_), nullptr);
+  if (control_) control_->Close();
+  guardian_.Close();
+}
+
+nlohmann::json Supervisor::StatusJson() {
+  TimePoint now = Now();
+  auto wall = [&](TimePoint t) {
+    return Iso8601(std::chrono::system_clock::now() - std::chrono::duration_cast<std::chrono::system_clock::duration>(now - t));
+  };
+  enforcer::Status s = enforcer_.GetStatus(now);
+  nlohmann::json j;
+  j["ok"] = true;
+  j["name"] = opts_.name;
+  j["pid"] = getpid();
+  j["app"] = {{"pid", app_pid_}, {"running", app_running_}, {"command", opts_.command}};
+  j["idle_for_ms"] = s.idle_for.count();
+  j["idle_source"] = policy().idle.source;
+  j["paused"] = s.paused;
+  j["freezer"] = std::string(freezer_->name());
+  j["providers"] = nlohmann::json::array();
+  for (const auto& p : s.providers) {
+    nlohmann::json pj = {{"pid", p.pid},
+                         {"name", p.name},
+                         {"state", enforcer::ToString(p.state)},
+                         {"since", wall(p.since)},
+                         {"since_ms_ago", (now - p.since).count()},
+                         {"reason", p.reason}};
+    if (p.next_at) {
+      pj["next"] = {{"action", p.next},
+                    {"in_ms", std::max<int64_t>(0, (*p.next_at - now).count())},
+                    {"at", wall(*p.next_at)}};
+    } else {
+      pj["next"] = nullptr;
+    }
+    j["providers"].push_back(std::move(pj));
+  }
+  return j;
+}
+
+nlohmann::json Supervisor::Handle(const nlohmann::json& req) {
+  const std::string cmd = req["cmd"].get<std::string>();
+  if (cmd == "status") return StatusJson();
+  if (cmd == "activity" || cmd == "pause" || cmd == "resume") {
+    size_t before = 0;
+    Event e = cmd == "activity" ? Event::Activity() : cmd == "pause" ? Event::Pause() : Event::Resume();
+    auto actions = enforcer_.OnEvent(e, Now());
+    before = actions.size();
+    Perform(actions);
+    ArmDeadline();
+    spdlog::info("control: {} ({} action{})", cmd, before, before == 1 ? "" : "s");
+    return {{"ok", true}, {"actions", before}};
+  }
+  if (cmd == "reload") {
+    LoadedPolicy loaded = LoadPolicy(policy_sources_);
+    if (!loaded.errors.empty()) {
+      nlohmann::json errs = nlohmann::json::array();
+      for (const auto& d : loaded.errors) errs.push_back(d.ToString());
+      spdlog::error("reload refused; the old policy stays in force:");
+      for (const auto& d : loaded.errors) spdlog::error("  {}", d.ToString());
+      return {{"ok", false}, {"error", "the new policy is invalid; the old one stays in force"},
+              {"errors", errs}};
+    }
+    for (const auto& d : loaded.notices) spdlog::warn("{}", d.ToString());
+    // Matchers may have changed: re-match the whole tree against the new ones
+    // before the enforcer sees the new policy.
+    auto changes = tree_.Rematch(loaded.policy.providers);
+    for (const auto& c : changes) {
+      if (c.kind == enforcer::ProcessTree::Change::Kind::kProviderExited) Feed(Event::ProviderExited(c.pid));
+    }
+    Perform(enforcer_.SetPolicy(loaded.policy, Now()));
+    for (const auto& c : changes) {
+      if (c.kind == enforcer::ProcessTree::Change::Kind::kProviderStarted) {
+        Feed(Event::ProviderStarted(c.pid, c.matcher));
+      }
+    }
+    ArmDeadline();
+    spdlog::info("policy reloaded");
+    return {{"ok", true}};
+  }
+  return {{"ok", false}, {"error", "unknown command '" + cmd + "'"}};
+}
+
+int Supervisor::Run() {
+  // Every descendant, even one whose parent dies or that double-forks, stays
+  // below us, so the tree can be followed from our own pid.
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
+    spdlog::error("prctl(PR_SET_CHILD_SUBREAPER): {}", std::strerror(errno));
+    return 2;
+  }
+  auto dir = ControlDir();
+  if (!dir) {
+    spdlog::error("control socket: {}", dir.error().message);
+    return 2;
+  }
+  socket_path_ = *dir + "/" + opts_.name + ".sock";
+  control_ = std::make_unique<ControlServer>(&loop_, [this](const nlohmann::json& r) { return Handle(r); });
+  if (auto r = control_->Listen(socket_path_); !r) {
+    spdlog::error("{} (another `dormant run --name {}`? pick another --name)", r.error().message, opts_.name);
+    control_->Close();
+    uv_run(&loop_, UV_RUN_NOWAIT);
+    return 2;
+  }
+
+  const int sigs[5] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD};
+  for (int i = 0; i < 5; ++i) {
+    uv_signal_init(&loop_, &signals_[i]);
+    signals_[i].data = this;
+    uv_signal_start(&signals_[i], [](uv_signal_t* h, int sig) {
+      auto* self = Self(reinterpret_cast<uv_handle_t*>(h));
+      if (sig == SIGCHLD) return self->Reap();
+      if (self->app_running_) {
+        spdlog::info("forwarding {} to the app (pid {})", strsignal(sig), self->app_pid_);
+        kill(self->app_pid_, sig);
+      }
+    }, sigs[i]);
+  }
+  for (uv_timer_t* t : {&deadline_, &scan_, &shutdown_timer_}) {
+    uv_timer_init(&loop_, t);
+    t->data = this;
+  }
+
+  auto watcher = platform::CreateProcessWatcher();
+  if (watcher) {
+    watcher_ = std::move(*watcher);
+    uv_poll_init(&loop_, &watch_poll_, watcher_->fd());
+    watch_poll_.data = this;
+    watch_poll_on_ = true;
+    uv_poll_start(&watch_poll_, UV_READABLE, [](uv_poll_t* h, int, int) {
+      auto* self = Self(reinterpret_cast<uv_handle_t*>(h));
+      bool lost = false;
+      for (const auto& e : self->watcher_->Drain(&lost)) {
+        using K = platform::ProcEvent::Kind;
+        if (e.kind == K::kFork && self->tree_.Contains(e.parent)) self->Learn(e.pid);
+        else if (e.kind == K::kExec && self->tree_.Contains(e.pid)) self->Learn(e.pid);
+        else if (e.kind == K::kExit && self->tree_.Contains(e.pid) && e.pid != getpid()) self->Forget(e.pid);
+      }
+      if (lost) self->Rescan();
+    });
+  } else {
+    spdlog::info("process events unavailable ({}); walking the tree every {} ms",
+                 watcher.error().message, kScanWithoutWatcherMs);
+  }
+
+  auto app = SpawnApp(opts_.command);
+  if (!app) {
+    spdlog::error("{}", app.error().message);
+    Shutdown();
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    uv_loop_close(&loop_);
+    return 127;
+  }
+  app_pid_ = *app;
+  app_running_ = true;
+  // Idle time counts from the app's start.
+  uv_update_time(&loop_);
+  enforcer_ = enforcer::Enforcer(enforcer_.policy(), Now());
+  spdlog::info("started {} (pid {}) as '{}'; idle source {}, suspend after {}, kill after {}; control {}",
+               opts_.command[0], app_pid_, opts_.name, policy().idle.source,
+               enforcer::FormatDuration(policy().idle.suspend_after),
+               enforcer::FormatDuration(policy().idle.kill_after), socket_path_);
+  Learn(app_pid_);
+  uint64_t every = watcher_ ? kScanWithWatcherMs : kScanWithoutWatcherMs;
+  uv_timer_start(&scan_, [](uv_timer_t* t) { Self(reinterpret_cast<uv_handle_t*>(t))->Rescan(); }, 0, every);
+  ArmDeadline();
+  Reap();  // the app may already be gone
+
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  int rc = uv_loop_close(&loop_);
+  if (rc != 0) spdlog::debug("loop closed with handles open: {}", uv_strerror(rc));
+  return exit_code_;
+}
+
+}  // namespace
+
+int RunSupervisor(const RunOptions& options) {
+  LoadedPolicy loaded = LoadPolicy(options.sources);
+  if (!loaded.errors.empty()) {
+    for (const auto& d : loaded.errors) std::fprintf(stderr, "%s\n", d.ToString().c_str());
+    std::fprintf(stderr, "dormant: invalid policy; nothing started\n");
+    return 2;
+  }
+  for (const auto& d : loaded.notices) spdlog::warn("{}", d.ToString());
+  RunOptions opts = options;
+  if (opts.name.empty()) opts.name = BaseName(opts.command[0]);
+  if (auto r = CheckName(opts.name); !r) {
+    std::fprintf(stderr, "dormant: %s\n", r.error().message.c_str());
+    return 2;
+  }
+  auto guardian = Guardian::Start();
+  if (!guardian) {
+    std::fprintf(stderr, "dormant: cannot start the guardian: %s\n", guardian.error().message.c_str());
+    return 2;
+  }
+  Supervisor s(opts, std::move(loaded.policy), std::move(*guardian));
+  return s.Run();
+}
+
+}  // namespace dormant::launcher
