@@ -18,8 +18,9 @@ std::string BaseName(std::string_view path) {
 
 // Interpreters whose first non-option argument is the program that really runs.
 bool IsInterpreter(std::string_view name) {
-  static constexpr std::array<std::string_view, 8> kNames = {
-      "node", "nodejs", "bun", "deno", "python", "ruby", "perl", "electron"};
+  static constexpr std::array<std::string_view, 13> kNames = {
+      "node", "nodejs", "bun", "deno", "python", "ruby", "perl", "electron",
+      "sh", "bash", "dash", "zsh", "busybox"};
   if (name.starts_with("python")) return true;  // python3, python3.11
   return std::find(kNames.begin(), kNames.end(), name) != kNames.end();
 }
@@ -48,6 +49,7 @@ std::vector<std::string> ProgramNames(const ProcessFacts& p) {
   if (interpreted) {
     for (size_t i = 1; i < p.argv.size(); ++i) {
       const std::string& a = p.argv[i];
+      if (a == "-c" || a == "-e" || a == "--eval") break;  // inline code, no script
       if (a.empty() || a[0] == '-') continue;
       std::string script = BaseName(a);
       AddUnique(names, script);

@@ -21,16 +21,50 @@ struct ProviderMatcher {
 };
 
 struct IdlePolicy {
-  std::string source = "manual";
+  std::string source = "manual";  // manual | auto | x11 | gnome | kde | wayland | logind | tty
   Duration suspend_after = std::chrono::minutes(10);
   Duration kill_after = std::chrono::hours(2);
   Duration kill_grace = std::chrono::seconds(5);
   std::optional<Duration> warn_after;  // notify before suspending
+  /// With [sandbox] network = "when-active": refuse providers' new IP
+  /// connections once the user has been idle this long.
+  Duration network_after = std::chrono::minutes(2);
+};
+
+/// [power] after_wake: what providers do after the machine wakes from sleep.
+enum class AfterWake { kWaitForInput, kResume };
+/// [power] on_lock: what a session lock does.
+enum class OnLock { kIgnore, kSuspend };
+
+/// Timers used instead of [idle]'s while on battery; unset means "as on AC".
+struct BatteryPolicy {
+  std::optional<Duration> suspend_after;
+  std::optional<Duration> kill_after;
+};
+
+struct PowerPolicy {
+  AfterWake after_wake = AfterWake::kWaitForInput;
+  OnLock on_lock = OnLock::kIgnore;
+  BatteryPolicy battery;
+};
+
+/// [sandbox] gate: the seccomp exec/connect gate.
+enum class SandboxGate { kAuto, kOn, kOff };
+/// [sandbox] network: when providers may open new IP connections.
+enum class SandboxNetwork { kAlways, kWhenActive };
+
+struct SandboxPolicy {
+  SandboxGate gate = SandboxGate::kAuto;
+  SandboxNetwork network = SandboxNetwork::kAlways;
+  /// Execs refused by the gate; only name, exe and args are used.
+  std::vector<ProviderMatcher> deny_exec;
 };
 
 struct Policy {
   IdlePolicy idle;
   std::vector<ProviderMatcher> providers;
+  PowerPolicy power;
+  SandboxPolicy sandbox;
 
   Duration SuspendAfter(const ProviderMatcher& m) const {
     return m.suspend_after.value_or(idle.suspend_after);
@@ -40,5 +74,11 @@ struct Policy {
 
 /// The built-in defaults: manual idle, 10m/2h/5s, codex app-server and claude.
 Policy DefaultPolicy();
+
+/// The policy-file spelling of each enum value ("wait-for-input", "suspend", ...).
+const char* ToString(AfterWake v);
+const char* ToString(OnLock v);
+const char* ToString(SandboxGate v);
+const char* ToString(SandboxNetwork v);
 
 }  // namespace dormant::enforcer

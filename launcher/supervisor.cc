@@ -43,7 +43,10 @@ std::string Iso8601(std::chrono::system_clock::time_point t) {
   localtime_r(&tt, &tm);
   char buf[40];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S%z", &tm);
-  return buf;
+  // RFC 3339 wants the offset as +hh:mm.
+  std::string s = buf;
+  if (s.size() >= 5) s.insert(s.size() - 2, ":");
+  return s;
 }
 
 std::string BaseName(const std::string& path) {

@@ -25,6 +25,13 @@ class ProcessWatcher {
   /// Every event waiting now, without blocking. `lost` is set when the kernel
   /// dropped events (the caller should rescan).
   virtual std::vector<ProcEvent> Drain(bool* lost) = 0;
+  /// Asks to hear about `pid` and, as they are forked, its descendants.
+  /// Linux hears every process anyway (a no-op); macOS's kqueue hears only
+  /// the pids it was given, so the caller names each root it follows.
+  virtual Expected<void> Watch(int pid) {
+    (void)pid;
+    return {};
+  }
 };
 
 /// Error code ENOSYS where no such facility exists, EPERM where it is refused.

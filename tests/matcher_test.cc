@@ -37,6 +37,15 @@ TEST(Matcher, Argv0AloneAndDeletedExe) {
   EXPECT_EQ(MatchProvider(Matchers(), q), 1u);
 }
 
+TEST(Matcher, ShellScriptsAndInlineCode) {
+  ProcessFacts p{10, 1, "/usr/bin/dash", {"/bin/sh", "/opt/demo/bin/codex", "app-server"}};
+  EXPECT_EQ(MatchProvider(Matchers(), p), 0u);
+  ProcessFacts q{10, 1, "/usr/bin/bash", {"bash", "-c", "claude"}};
+  EXPECT_EQ(MatchProvider(Matchers(), q), std::nullopt);
+  ProcessFacts n{10, 1, "/usr/bin/node", {"node", "-e", "require('x')", "claude"}};
+  EXPECT_EQ(MatchProvider(Matchers(), n), std::nullopt);
+}
+
 TEST(Matcher, NonInterpreterDoesNotLookAtScripts) {
   ProcessFacts p{10, 1, "/bin/cat", {"cat", "claude"}};
   EXPECT_EQ(MatchProvider(Matchers(), p), std::nullopt);

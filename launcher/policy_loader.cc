@@ -1,0 +1,353 @@
+#include "launcher/policy_loader.h"
+
+#include <fcntl.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <set>
+#include <tuple>
+
+#include "launcher/policy_layer.h"
+#include "launcher/policy_schema.h"
+
+namespace dormant::launcher {
+
+namespace {
+
+using enforcer::Duration;
+using enforcer::Policy;
+using enforcer::ProviderMatcher;
+
+constexpr char kBuiltIn[] = "(built-in)";
+
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+// Reads a policy file, refusing what cannot be a policy: a missing file (unless
+// optional), something that is not a regular file, more than 1 MiB, NUL bytes.
+// Returns false when there is nothing to parse.
+bool ReadPolicyFile(const std::string& path, bool optional, std::string* text,
+                    std::vector<Diagnostic>* errors) {
+  auto fail = [&](std::string message) {
+    errors->push_back({path, 0, 0, "", std::move(message)});
+    return false;
+  };
+  // O_NONBLOCK: opening a FIFO must not hang the loader.
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+  if (fd.get() < 0) {
+    if (errno == ENOENT && optional) return false;
+    return fail(std::string("cannot open: ") + std::strerror(errno));
+  }
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return fail(std::string("cannot stat: ") + std::strerror(errno));
+  if (S_ISDIR(st.st_mode)) return fail("is a directory, not a policy file");
+  if (!S_ISREG(st.st_mode)) return fail("is not a regular file");
+  auto too_big = [&](uint64_t size) {
+    return fail("is " + std::to_string(size) + " bytes; a policy file may hold at most 1 MiB (" +
+                std::to_string(kMaxPolicyBytes) + " bytes)");
+  };
+  if (static_cast<uint64_t>(st.st_size) > kMaxPolicyBytes) return too_big(st.st_size);
+  text->clear();
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return fail(std::string("cannot read: ") + std::strerror(errno));
+    if (n == 0) break;
+    text->append(buf, n);
+    if (text->size() > kMaxPolicyBytes) return too_big(text->size());  // it grew while read
+  }
+  size_t nul = text->find('\0');
+  if (nul != std::string::npos) {
+    int line = 1 + static_cast<int>(std::count(text->begin(), text->begin() + nul, '\n'));
+    size_t bol = text->rfind('\n', nul);
+    int column = static_cast<int>(nul - (bol == std::string::npos ? 0 : bol + 1)) + 1;
+    errors->push_back({path, line, column, "", "contains a NUL byte: a policy file must be text"});
+    return false;
+  }
+  return true;
+}
+
+// The stack being merged: the model, where each value came from, and locks.
+class Merger {
+ public:
+  explicit Merger(LoadedPolicy* out) : out_(out) { out_->policy = enforcer::DefaultPolicy(); }
+
+  void ApplyLayer(const Layer& layer, bool admin) {
+    std::set<std::string> created;  // providers this layer adds: no lock covers them yet
+    ++layer_sequence_;
+    for (const Assignment& a : layer.assignments) Apply(a, &created);
+    if (admin) out_->locks.insert(out_->locks.end(), layer.locks.begin(), layer.locks.end());
+  }
+
+  // Checks that relate two keys, once every layer is in.
+  void CheckCrossKeys() {
+    Policy& p = out_->policy;
+    CheckOrder(Effective("idle.suspend_after", nullptr), Effective("idle.kill_after", nullptr));
+    for (const ProviderMatcher& m : p.providers) {
+      std::string base = "provider." + m.name + ".";
+      if (m.exe.empty()) {
+        Error(base + "name", "provider \"" + m.name + "\" needs an `exe`");
+      }
+      Timed suspend = Effective(base + "suspend_after", &m), kill = Effective(base + "kill_after", &m);
+      // Both from [idle]: already checked above.
+      if (suspend.path.starts_with(base) || kill.path.starts_with(base)) CheckOrder(suspend, kill);
+    }
+    if (p.power.battery.suspend_after || p.power.battery.kill_after) {
+      CheckOrder(Effective("power.battery.suspend_after", nullptr),
+                 Effective("power.battery.kill_after", nullptr));
+    }
+    // A warning due at or after suspension cannot warn: drop it, and say so
+    // (a user who tightens suspend_after under an admin's warn_after is right).
+    if (p.idle.warn_after && *p.idle.warn_after >= p.idle.suspend_after) {
+      Origin o = out_->OriginOf("idle.warn_after");
+      out_->notices.push_back(
+          {o.file, o.line, o.column, "idle.warn_after",
+           "ignored: warn_after (" + enforcer::FormatDuration(*p.idle.warn_after) +
+               ") is not shorter than suspend_after (" +
+               enforcer::FormatDuration(p.idle.suspend_after) + ", from " +
+               out_->OriginOf("idle.suspend_after").Where() + "), so no warning is shown"});
+      p.idle.warn_after.reset();
+    }
+  }
+
+ private:
+  // A duration in force and the key path that set it.
+  struct Timed {
+    std::string path;
+    Duration value;
+  };
+
+  void Apply(const Assignment& a, std::set<std::string>* created) {
+    Policy& p = out_->policy;
+    ProviderMatcher* m = nullptr;
+    if (a.spec->scope == Scope::kProvider) {
+      auto it = std::find_if(p.providers.begin(), p.providers.end(),
+                             [&](const ProviderMatcher& x) { return x.name == a.provider; });
+      if (a.spec->key == "provider.name") {
+        if (it == p.providers.end()) {
+          p.providers.push_back(ProviderMatcher{a.provider, "", {}, std::nullopt, std::nullopt});
+          created->insert(a.provider);
+          Record(a);
+        }
+        return;
+      }
+      if (it == p.providers.end()) return;  // its name was refused
+      m = &*it;
+    }
+    Value current = a.spec->get(p, m);
+    bool is_new = m && created->count(m->name);
+    if (!LockAllows(a, current, is_new)) return;
+    a.spec->set(p, m, a.value);
+    Record(a);
+  }
+
+  // False (and a notice) when a lock keeps the current value. A provider this
+  // layer adds has no value of its own to keep, but its timers still fall
+  // back to locked [idle] ones.
+  bool LockAllows(const Assignment& a, const Value& current, bool is_new) {
+    if (const Lock* lock = is_new ? nullptr : out_->LockFor(a.path)) {
+      if (!IsAtLeastAsStrict(*a.spec, a.value, current)) {
+        Refused(a, current, a.path, *lock);
+        return false;
+      }
+    }
+    // An unset optional key falls back to another key: a lock there bounds it.
+    if (a.spec->fallback.empty()) return true;
+    const Lock* lock = out_->LockFor(a.spec->fallback);
+    if (!lock) return true;
+    Value in_force = current;
+    if (std::holds_alternative<std::monostate>(current)) {
+      in_force = FindKey(a.spec->fallback)->get(out_->policy, nullptr);
+    }
+    if (IsAtLeastAsStrict(*a.spec, a.value, in_force)) return true;
+    Refused(a, in_force, a.spec->fallback, *lock);
+    return false;
+  }
+
+  void Refused(const Assignment& a, const Value& kept, const std::string& locked_key, const Lock& lock) {
+    out_->notices.push_back(
+        {a.origin.file, a.origin.line, a.origin.column, a.path,
+         "not applied: " + FormatValue(a.value) + " is looser than " + FormatValue(kept) +
+             ", and " + locked_key + " is locked by " + lock.origin.Where()});
+  }
+
+  void Record(const Assignment& a) {
+    out_->origins[a.path] = a.origin;
+    order_[a.path] = {layer_sequence_, a.origin.line, a.origin.column};
+  }
+
+  // The duration in force for `path`, following an unset key to its fallback.
+  Timed Effective(const std::string& path, const ProviderMatcher* m) {
+    std::string generic = path;
+    if (m) generic = "provider." + path.substr(path.rfind('.') + 1);
+    const KeySpec* spec = FindKey(generic);
+    Value v = spec->get(out_->policy, m);
+    if (auto* d = std::get_if<Duration>(&v)) return {path, *d};
+    return Effective(spec->fallback, nullptr);
+  }
+
+  void CheckOrder(const Timed& suspend, const Timed& kill) {
+    if (kill.value >= suspend.value) return;
+    Blame(kill, suspend,
+          "kill_after (" + enforcer::FormatDuration(kill.value) + ") is shorter than suspend_after (" +
+              enforcer::FormatDuration(suspend.value) + ", from " +
+              out_->OriginOf(suspend.path).Where() + ")",
+          "suspend_after (" + enforcer::FormatDuration(suspend.value) +
+              ") is longer than kill_after (" + enforcer::FormatDuration(kill.value) + ", from " +
+              out_->OriginOf(kill.path).Where() + ")");
+  }
+
+  // Two keys disagree: the one set last is the one to name.
+  void Blame(const Timed& a, const Timed& b, std::string message_a, std::string message_b) {
+    if (order_[a.path] >= order_[b.path]) {
+      Error(a.path, std::move(message_a));
+    } else {
+      Error(b.path, std::move(message_b));
+    }
+  }
+
+  void Error(const std::string& path, std::string message) {
+    Origin o = out_->OriginOf(path);
+    out_->errors.push_back({o.file, o.line, o.column, path, std::move(message)});
+  }
+
+  LoadedPolicy* out_;
+  // When each key was set: (layer, line, column); unset keys sort first.
+  std::map<std::string, std::tuple<int, int, int>> order_;
+  int layer_sequence_ = 0;
+};
+
+void LoadOne(const LayerSource& source, int set_index, Merger* merger, LoadedPolicy* out) {
+  Layer layer;
+  if (source.kind == LayerSource::Kind::kSet) {
+    layer = ParseSet(source.text, set_index, &out->errors);
+  } else {
+    std::string text = source.text;
+    if (source.kind == LayerSource::Kind::kFile) {
+      if (!ReadPolicyFile(source.name, source.optional, &text, &out->errors)) return;
+      out->files.push_back(source.name);
+    }
+    layer = ParseLayerText(text, source.name, source.layer, source.admin, &out->errors, &out->notices);
+  }
+  merger->ApplyLayer(layer, source.admin);
+}
+
+}  // namespace
+
+std::string Diagnostic::ToString() const {
+  std::string out = file;
+  if (line > 0) out += ":" + std::to_string(line) + ":" + std::to_string(column);
+  out += ": ";
+  if (!key.empty()) out += key + ": ";
+  return out + message;
+}
+
+std::string Origin::Where() const {
+  if (line <= 0) return file.empty() ? kBuiltIn : file;
+  return file + ":" + std::to_string(line) + ":" + std::to_string(column);
+}
+
+const Lock* LoadedPolicy::LockFor(const std::string& key_path) const {
+  for (const Lock& lock : locks) {
+    if (GlobMatch(lock.pattern, key_path)) return &lock;
+  }
+  return nullptr;
+}
+
+Origin LoadedPolicy::OriginOf(const std::string& key_path) const {
+  auto it = origins.find(key_path);
+  return it != origins.end() ? it->second : Origin{kBuiltIn, 0, 0, 1};
+}
+
+LoadedPolicy LoadLayers(const std::vector<LayerSource>& layers) {
+  LoadedPolicy out;
+  try {
+    Merger merger(&out);
+    // --set overrides are numbered among themselves, for their diagnostics.
+    int set_index = 0;
+    for (const LayerSource& source : layers) {
+      if (source.kind == LayerSource::Kind::kSet) ++set_index;
+      LoadOne(source, set_index, &merger, &out);
+    }
+    if (out.errors.empty()) merger.CheckCrossKeys();
+  } catch (const std::exception& e) {
+    out.errors.push_back({"(policy)", 0, 0, "", std::string("cannot load the policy: ") + e.what()});
+  }
+  return out;
+}
+
+std::string SystemDir() {
+  const char* dir = std::getenv("DORMANT_SYSTEM_DIR");
+  return dir && *dir ? dir : "/etc/dormant";
+}
+
+std::string UserPolicyPath() {
+  const char* xdg = std::getenv("XDG_CONFIG_HOME");
+  if (xdg && xdg[0] == '/') return std::string(xdg) + "/dormant/policy.toml";
+  std::string home;
+  if (const char* h = std::getenv("HOME"); h && *h) {
+    home = h;
+  } else if (const passwd* pw = ::getpwuid(::getuid()); pw && pw->pw_dir) {
+    home = pw->pw_dir;
+  }
+  return home + "/.config/dormant/policy.toml";
+}
+
+std::vector<LayerSource> StackFor(const PolicySources& sources) {
+  using Kind = LayerSource::Kind;
+  std::vector<LayerSource> layers;
+  if (sources.system) {
+    std::string dir = SystemDir();
+    layers.push_back({Kind::kFile, dir + "/policy.toml", "", 2, true, true});
+    std::vector<std::string> dropins;
+    std::error_code ec;
+    for (std::filesystem::directory_iterator it(dir + "/policy.d", ec), end; !ec && it != end;
+         it.increment(ec)) {
+      std::string name = it->path().filename().string();
+      if (name.starts_with(".") || !name.ends_with(".toml")) continue;
+      dropins.push_back(name);
+    }
+    if (ec && ec != std::errc::no_such_file_or_directory) {
+      // An unreadable drop-in directory may hide locks: refuse, by reading it.
+      layers.push_back({Kind::kFile, dir + "/policy.d", "", 3, true, false});
+    }
+    std::sort(dropins.begin(), dropins.end());
+    for (const auto& name : dropins) {
+      layers.push_back({Kind::kFile, dir + "/policy.d/" + name, "", 3, true, false});
+    }
+  }
+  if (sources.user) layers.push_back({Kind::kFile, UserPolicyPath(), "", 4, false, true});
+  for (const auto& file : sources.files) layers.push_back({Kind::kFile, file, "", 5, false, false});
+  for (const auto& set : sources.sets) layers.push_back({Kind::kSet, "--set", set, 6, false, false});
+  return layers;
+}
+
+LoadedPolicy LoadPolicy(const PolicySources& sources) {
+  try {
+    return LoadLayers(StackFor(sources));
+  } catch (const std::exception& e) {
+    LoadedPolicy out;
+    out.errors.push_back({"(policy)", 0, 0, "", std::string("cannot load the policy: ") + e.what()});
+    return out;
+  }
+}
+
+}  // namespace dormant::launcher

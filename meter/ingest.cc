@@ -1,0 +1,186 @@
+#include "meter/ingest.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace dormant::meter {
+
+namespace {
+
+constexpr size_t kChunk = 1 << 20;           // read size; also the smallest buffer
+constexpr size_t kBatchEvents = 8192;        // commit a batch at least this often
+constexpr size_t kBatchCursors = 512;
+
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+}  // namespace
+
+Ingestor::Ingestor(Ledger* ledger, enforcer::PriceTable prices)
+    : ledger_(ledger), prices_(std::move(prices)) {}
+
+Ingestor::~Ingestor() = default;
+
+Expected<void> Ingestor::LoadCursors() {
+  auto cursors = ledger_->Cursors();
+  if (!cursors) return cursors.error();
+  for (FileCursor& c : *cursors) {
+    std::string path = c.path;
+    files_[path].cursor = std::move(c);
+  }
+  return {};
+}
+
+std::vector<std::pair<std::string, ProviderKind>> Ingestor::KnownFiles() const {
+  std::vector<std::pair<std::string, ProviderKind>> out;
+  for (const auto& [path, f] : files_) out.emplace_back(path, f.cursor.kind);
+  return out;
+}
+
+Ingestor::File& Ingestor::FileFor(const std::string& path, ProviderKind kind) {
+  auto [it, fresh] = files_.try_emplace(path);
+  if (fresh) {
+    it->second.cursor.path = path;
+    it->second.cursor.kind = kind;
+  }
+  return it->second;
+}
+
+LineParser& Ingestor::ParserFor(File& f) {
+  if (!f.parser) {
+    f.parser = MakeParser(f.cursor.kind, f.cursor.path);
+    if (!f.parser->LoadState(f.cursor.state)) {
+      // Unreadable state: start the file over; keys keep it from counting twice.
+      f.cursor.offset = 0;
+    }
+  }
+  return *f.parser;
+}
+
+void Ingestor::Release(const std::string& path) {
+  auto it = files_.find(path);
+  if (it != files_.end()) it->second.parser.reset();
+}
+
+void Ingestor::Queue(File& f, std::vector<UsageEvent>& events, std::vector<RateLimits>& limits) {
+  for (UsageEvent& u : events) {
+    LedgerEvent e;
+    e.cost = enforcer::PriceUsage(prices_, u.model, u.tokens, u.provider == ProviderKind::kCodex,
+                                  u.fast);
+    e.usage = std::move(u);
+    e.source = f.cursor.path;
+    if (annotate_) annotate_(e);
+    pending_.push_back(std::move(e));
+  }
+  events.clear();
+  for (RateLimits& r : limits) pending_limits_.push_back(std::move(r));
+  limits.clear();
+  f.cursor.state = f.parser->SaveState();
+  pending_cursors_[f.cursor.path] = f.cursor;
+}
+
+Expected<Ingestor::FileResult> Ingestor::IngestFile(const std::string& path, ProviderKind kind,
+                                                    bool flush) {
+  FileResult result;
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return Error{errno, "open(" + path + "): " + std::strerror(errno)};
+  struct stat st;
+  if (fstat(fd.get(), &st) != 0) return Error{errno, "fstat(" + path + "): " + std::strerror(errno)};
+  File& f = FileFor(path, kind);
+  LineParser& parser = ParserFor(f);
+  FileCursor& c = f.cursor;
+  bool known = c.dev != 0 || c.ino != 0;
+  if (known && (c.dev != static_cast<uint64_t>(st.st_dev) || c.ino != static_cast<uint64_t>(st.st_ino))) {
+    result.rotated = true;
+  } else if (st.st_size < c.offset) {
+    result.truncated = true;
+  }
+  if (result.rotated || result.truncated) {
+    c.offset = 0;
+    parser.Reset();
+  }
+  c.dev = static_cast<uint64_t>(st.st_dev);
+  c.ino = static_cast<uint64_t>(st.st_ino);
+
+  if (buf_.size() < kChunk) buf_.resize(kChunk);
+  std::vector<UsageEvent> events;
+  std::vector<RateLimits> limits;
+  ParseSink sink{&events, &limits};
+  size_t have = 0;  // bytes in buf_ not consumed yet (a partial line)
+  off_t read_at = c.offset;
+  for (;;) {
+    if (have == buf_.size()) buf_.resize(buf_.size() * 2);  // a line longer than the buffer
+    ssize_t n = ::pread(fd.get(), buf_.data() + have, buf_.size() - have, read_at);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Error{errno, "read(" + path + "): " + std::strerror(errno)};
+    }
+    if (n == 0) break;
+    read_at += n;
+    have += static_cast<size_t>(n);
+    size_t used = FeedLines(parser, std::string_view(buf_.data(), have), sink);
+    if (used > 0) {
+      c.offset += static_cast<int64_t>(used);
+      result.bytes += used;
+      result.events += events.size();
+      Queue(f, events, limits);
+      std::memmove(buf_.data(), buf_.data() + used, have - used);
+      have -= used;
+      if (pending_.size() >= kBatchEvents) {
+        if (auto ok = Flush(); !ok) return ok.error();
+      }
+    }
+  }
+  stats_ += parser.stats();
+  parser.stats() = {};
+  if (result.rotated || result.truncated || result.bytes == 0) pending_cursors_[path] = c;
+  if (buf_.size() > 4 * kChunk) {
+    buf_.resize(kChunk);
+    buf_.shrink_to_fit();
+  }
+  if (flush || pending_.size() >= kBatchEvents || pending_cursors_.size() >= kBatchCursors) {
+    if (auto ok = Flush(); !ok) return ok.error();
+  }
+  return result;
+}
+
+Expected<void> Ingestor::Flush() {
+  if (pending_.empty() && pending_cursors_.empty() && pending_limits_.empty()) return {};
+  std::vector<FileCursor> cursors;
+  cursors.reserve(pending_cursors_.size());
+  for (auto& [path, c] : pending_cursors_) cursors.push_back(c);
+  auto r = ledger_->Commit(pending_, cursors, pending_limits_);
+  if (!r) return r.error();
+  duplicates_ += r->duplicates;
+  committed_ += r->inserted.size();
+  std::vector<LedgerEvent> fresh;
+  if (on_committed_) {
+    fresh.reserve(r->inserted.size());
+    for (size_t i : r->inserted) fresh.push_back(std::move(pending_[i]));
+  }
+  std::vector<RateLimits> limits = std::move(pending_limits_);
+  pending_.clear();
+  pending_limits_.clear();
+  pending_cursors_.clear();
+  if (on_committed_ && !fresh.empty()) on_committed_(fresh);
+  if (on_limits_)
+    for (const RateLimits& l : limits) on_limits_(l);
+  return {};
+}
+
+}  // namespace dormant::meter

@@ -1,0 +1,88 @@
+// Reads providers' log files from where the ledger says it stopped, parses
+// the new complete lines, prices the usage and commits it with the new
+// offsets. Used by the live follower (one file at a time, as it grows), by
+// `dormant report --import` and the benchmark (many files, batched).
+//
+// Per file it keeps a cursor (device, inode, offset, parser state). A file
+// whose inode changed was replaced (rotation): it is read from the start. A
+// file shorter than the offset was truncated: read from the start too. In
+// both cases events already in the ledger are ignored by their keys. A partial
+// last line is left unread until its newline arrives.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "enforcer/budget.h"
+#include "enforcer/expected.h"
+#include "meter/ledger.h"
+#include "meter/parser.h"
+
+namespace dormant::meter {
+
+class Ingestor {
+ public:
+  Ingestor(Ledger* ledger, enforcer::PriceTable prices);
+  ~Ingestor();
+
+  /// Loads every file's cursor from the ledger (call once, before reading).
+  Expected<void> LoadCursors();
+
+  /// Called for each new event before it is committed: set pid and idle.
+  void SetAnnotate(std::function<void(LedgerEvent&)> fn) { annotate_ = std::move(fn); }
+  /// Called after each commit with the events the ledger did not have yet.
+  void SetOnCommitted(std::function<void(const std::vector<LedgerEvent>&)> fn) {
+    on_committed_ = std::move(fn);
+  }
+  /// Called with the rate limits read (in file order), after their commit.
+  void SetOnRateLimits(std::function<void(const RateLimits&)> fn) { on_limits_ = std::move(fn); }
+
+  struct FileResult {
+    size_t bytes = 0;        // complete-line bytes read this time
+    size_t events = 0;       // usage events parsed
+    bool truncated = false;  // started over: the file shrank
+    bool rotated = false;    // started over: a new inode at this path
+  };
+  /// Reads what is new in `path`. With `flush`, commits before returning;
+  /// otherwise the batch is committed once big enough, or by Flush().
+  Expected<FileResult> IngestFile(const std::string& path, ProviderKind kind, bool flush = true);
+  /// Commits the pending batch.
+  Expected<void> Flush();
+  /// Drops the in-memory parser of `path` (its state stays in the cursor).
+  void Release(const std::string& path);
+
+  const ParseStats& stats() const { return stats_; }
+  size_t duplicates() const { return duplicates_; }
+  size_t committed() const { return committed_; }
+  bool Known(const std::string& path) const { return files_.count(path) != 0; }
+  /// Files with a cursor (read at least once, now or in an earlier run).
+  std::vector<std::pair<std::string, ProviderKind>> KnownFiles() const;
+
+ private:
+  struct File {
+    FileCursor cursor;
+    std::unique_ptr<LineParser> parser;
+  };
+  File& FileFor(const std::string& path, ProviderKind kind);
+  LineParser& ParserFor(File& f);
+  void Queue(File& f, std::vector<UsageEvent>& events, std::vector<RateLimits>& limits);
+
+  Ledger* ledger_;
+  enforcer::PriceTable prices_;
+  std::function<void(LedgerEvent&)> annotate_;
+  std::function<void(const std::vector<LedgerEvent>&)> on_committed_;
+  std::function<void(const RateLimits&)> on_limits_;
+  std::map<std::string, File> files_;
+  std::vector<LedgerEvent> pending_;
+  std::vector<RateLimits> pending_limits_;
+  std::map<std::string, FileCursor> pending_cursors_;
+  std::string buf_;
+  ParseStats stats_;
+  size_t duplicates_ = 0;
+  size_t committed_ = 0;
+};
+
+}  // namespace dormant::meter
