@@ -32,12 +32,29 @@ Duration Enforcer::IdleFor(TimePoint now) const {
   return std::max(Duration::zero(), now - last_activity_);
 }
 
+// On battery, [power.battery] timers apply where they are stricter.
+Duration Enforcer::SuspendAfter(const ProviderMatcher& m) const {
+  Duration d = policy_.SuspendAfter(m);
+  const auto& b = policy_.power.battery.suspend_after;
+  return on_battery_ && b ? std::min(d, *b) : d;
+}
+
+Duration Enforcer::KillAfter(const ProviderMatcher& m) const {
+  Duration d = policy_.KillAfter(m);
+  const auto& b = policy_.power.battery.kill_after;
+  return on_battery_ && b ? std::min(d, *b) : d;
+}
+
+bool Enforcer::NetworkAllowed(TimePoint now) const {
+  return !paused_ && !hold_ && IdleFor(now) < policy_.idle.network_after;
+}
+
 const ProviderMatcher& Enforcer::MatcherOf(const Provider& p) const {
   return policy_.providers.at(p.matcher);
 }
 
 bool Enforcer::suspended_mode() const {
-  return paused_ || std::any_of(providers_.begin(), providers_.end(), [](const auto& kv) {
+  return paused_ || hold_ || std::any_of(providers_.begin(), providers_.end(), [](const auto& kv) {
            return kv.second.state == ProviderState::kSuspended;
          });
 }
@@ -53,10 +70,10 @@ std::optional<std::pair<TimePoint, std::string>> Enforcer::NextFor(const Provide
   const ProviderMatcher& m = MatcherOf(p);
   switch (p.state) {
     case ProviderState::kRunning:
-      if (paused_) return std::nullopt;
-      return std::make_pair(last_activity_ + policy_.SuspendAfter(m), std::string("suspend"));
+      if (paused_ || hold_) return std::nullopt;
+      return std::make_pair(last_activity_ + SuspendAfter(m), std::string("suspend"));
     case ProviderState::kSuspended:
-      return std::make_pair(last_activity_ + policy_.KillAfter(m), std::string("terminate"));
+      return std::make_pair(last_activity_ + KillAfter(m), std::string("terminate"));
     case ProviderState::kTerminating:
       return std::make_pair(p.since + policy_.idle.kill_grace, std::string("kill"));
     case ProviderState::kPaused:
@@ -94,18 +111,23 @@ std::vector<Action> Enforcer::Evaluate(TimePoint now) {
         if (paused_) {
           p = {p.matcher, ProviderState::kPaused, now, "paused by `dormant pause`"};
           out.push_back(Act(Action::Kind::kSuspend, pid, p, p.reason));
-        } else if (idle >= policy_.SuspendAfter(m)) {
+        } else if (hold_) {
+          p = {p.matcher, ProviderState::kSuspended, now, hold_reason_};
+          out.push_back(Act(Action::Kind::kSuspend, pid, p, p.reason));
+        } else if (idle >= SuspendAfter(m)) {
           p = {p.matcher, ProviderState::kSuspended, now,
-               idle_text + " >= suspend_after " + FormatDuration(policy_.SuspendAfter(m))};
+               idle_text + " >= suspend_after " + FormatDuration(SuspendAfter(m)) +
+                   (on_battery_ && SuspendAfter(m) != policy_.SuspendAfter(m) ? " (on battery)" : "")};
           out.push_back(Act(Action::Kind::kSuspend, pid, p, p.reason));
         } else {
           any_running = true;
         }
         break;
       case ProviderState::kSuspended:
-        if (idle >= policy_.KillAfter(m)) {
+        if (idle >= KillAfter(m)) {
           p = {p.matcher, ProviderState::kTerminating, now,
-               idle_text + " >= kill_after " + FormatDuration(policy_.KillAfter(m))};
+               idle_text + " >= kill_after " + FormatDuration(KillAfter(m)) +
+                   (on_battery_ && KillAfter(m) != policy_.KillAfter(m) ? " (on battery)" : "")};
           out.push_back(Act(Action::Kind::kTerminate, pid, p, p.reason));
         }
         break;
@@ -123,7 +145,7 @@ std::vector<Action> Enforcer::Evaluate(TimePoint now) {
     }
   }
   const auto& warn_after = policy_.idle.warn_after;
-  if (warn_after && any_running && !warned_ && !paused_ && idle >= *warn_after) {
+  if (warn_after && any_running && !warned_ && !paused_ && !hold_ && idle >= *warn_after) {
     warned_ = true;
     out.push_back(Action{Action::Kind::kWarn, 0, "",
                          idle_text + ": providers will be suspended at suspend_after " +
@@ -144,6 +166,15 @@ std::vector<Action> Enforcer::ResumeAll(TimePoint now, bool include_paused, cons
   return out;
 }
 
+// The user is here (input at `input_at`): the idle period ends, holds lift,
+// and idle-suspended providers run again.
+std::vector<Action> Enforcer::Activity(TimePoint input_at, TimePoint now, const std::string& why) {
+  last_activity_ = std::max(last_activity_, input_at);
+  warned_ = false;
+  hold_ = false;
+  return ResumeAll(now, false, why);
+}
+
 std::vector<Action> Enforcer::OnEvent(const Event& e, TimePoint now) {
   std::vector<Action> out;
   switch (e.kind) {
@@ -152,17 +183,11 @@ std::vector<Action> Enforcer::OnEvent(const Event& e, TimePoint now) {
     case Event::Kind::kIdleSample: {
       // A sample that moves the last input forward means the user was here.
       TimePoint input_at = now - std::max(Duration::zero(), e.idle_for);
-      if (input_at > last_activity_) {
-        last_activity_ = input_at;
-        warned_ = false;
-        out = ResumeAll(now, false, "user active (idle source)");
-      }
+      if (input_at > last_activity_) out = Activity(input_at, now, "user active (idle source)");
       break;
     }
     case Event::Kind::kActivity:
-      last_activity_ = std::max(last_activity_, now);
-      warned_ = false;
-      out = ResumeAll(now, false, "user active (`dormant activity`)");
+      out = Activity(now, now, "user active (`dormant activity`)");
       break;
     case Event::Kind::kPause:
       if (!app_exited_) {
@@ -176,9 +201,38 @@ std::vector<Action> Enforcer::OnEvent(const Event& e, TimePoint now) {
       break;
     case Event::Kind::kResume:
       paused_ = false;
+      out = Activity(now, now, "resumed by `dormant resume`");
+      for (auto& a : ResumeAll(now, true, "resumed by `dormant resume`")) out.push_back(a);
+      break;
+    case Event::Kind::kSleep:
+      hold_ = true;
+      hold_reason_ = "the machine is going to sleep";
+      break;
+    case Event::Kind::kWake:
+      // Sleep is not idle time: every timer restarts from the wake.
       last_activity_ = std::max(last_activity_, now);
       warned_ = false;
-      out = ResumeAll(now, true, "resumed by `dormant resume`");
+      if (policy_.power.after_wake == AfterWake::kResume) {
+        hold_ = false;
+        out = ResumeAll(now, false, "woke from sleep (after_wake = resume)");
+      } else {
+        hold_ = true;
+        hold_reason_ = "woke from sleep; waiting for input (after_wake = wait-for-input)";
+      }
+      break;
+    case Event::Kind::kBattery:
+      on_battery_ = e.flag;
+      break;
+    case Event::Kind::kLock:
+      locked_ = e.flag;
+      if (policy_.power.on_lock == OnLock::kSuspend) {
+        if (e.flag) {
+          hold_ = true;
+          hold_reason_ = "the session locked (on_lock = suspend)";
+        } else {
+          out = Activity(now, now, "the session unlocked");
+        }
+      }
       break;
     case Event::Kind::kProviderStarted: {
       if (e.matcher >= policy_.providers.size() || providers_.count(e.pid)) break;
@@ -219,6 +273,9 @@ Status Enforcer::GetStatus(TimePoint now) const {
   s.idle_for = IdleFor(now);
   s.paused = paused_;
   s.app_exited = app_exited_;
+  s.on_battery = on_battery_;
+  s.locked = locked_;
+  s.waiting_for_input = hold_;
   for (const auto& [pid, p] : providers_) {
     ProviderStatus ps{pid, MatcherOf(p).name, p.state, p.since, p.reason, std::nullopt, ""};
     if (auto n = NextFor(p)) {

@@ -23,11 +23,16 @@ struct Event {
     kProviderStarted,  // a process matched provider matcher `matcher` (index in policy)
     kProviderExited,   // a provider's root process is gone
     kAppExited,        // the supervised app exited: end every provider
+    kSleep,            // the machine is about to sleep: suspend every provider now
+    kWake,             // the machine woke: timers restart from now ([power] after_wake)
+    kBattery,          // `flag`: running on battery (true) or on AC (false)
+    kLock,             // `flag`: the session locked (true) or unlocked (false)
   };
   Kind kind = Kind::kTick;
   int pid = 0;
   size_t matcher = 0;
   Duration idle_for{0};
+  bool flag = false;
 
   static Event Tick() { return {Kind::kTick}; }
   static Event IdleSample(Duration d) { return {Kind::kIdleSample, 0, 0, d}; }
@@ -39,6 +44,10 @@ struct Event {
   }
   static Event ProviderExited(int pid) { return {Kind::kProviderExited, pid}; }
   static Event AppExited() { return {Kind::kAppExited}; }
+  static Event Sleep() { return {Kind::kSleep}; }
+  static Event Wake() { return {Kind::kWake}; }
+  static Event Battery(bool on_battery) { return {Kind::kBattery, 0, 0, Duration{0}, on_battery}; }
+  static Event Lock(bool locked) { return {Kind::kLock, 0, 0, Duration{0}, locked}; }
 };
 
 /// Something to do to a provider's subtree, and why.
@@ -85,6 +94,9 @@ struct Status {
   Duration idle_for{0};
   bool paused = false;
   bool app_exited = false;
+  bool on_battery = false;
+  bool locked = false;
+  bool waiting_for_input = false;  // after a wake, a lock or a sleep: held until the user is back
   std::vector<ProviderStatus> providers;  // by pid
 };
 
@@ -104,6 +116,8 @@ class Enforcer {
   Status GetStatus(TimePoint now) const;
   const Policy& policy() const { return policy_; }
   bool suspended_mode() const;  // a new provider would be stopped on sight
+  /// Whether providers may open new IP connections now ([sandbox] network).
+  bool NetworkAllowed(TimePoint now) const;
 
  private:
   struct Provider {
@@ -115,7 +129,11 @@ class Enforcer {
 
   std::vector<Action> Evaluate(TimePoint now);
   std::vector<Action> ResumeAll(TimePoint now, bool include_paused, const std::string& why);
+  std::vector<Action> Activity(TimePoint input_at, TimePoint now, const std::string& why);
+  std::vector<Action> SuspendRunning(TimePoint now, const std::string& why);
   Duration IdleFor(TimePoint now) const;
+  Duration SuspendAfter(const ProviderMatcher& m) const;
+  Duration KillAfter(const ProviderMatcher& m) const;
   const ProviderMatcher& MatcherOf(const Provider& p) const;
   std::optional<std::pair<TimePoint, std::string>> NextFor(const Provider& p) const;
   Action Act(Action::Kind kind, int pid, const Provider& p, std::string reason) const;
@@ -125,6 +143,12 @@ class Enforcer {
   bool paused_ = false;
   bool app_exited_ = false;
   bool warned_ = false;  // kWarn sent in this idle period
+  bool on_battery_ = false;
+  bool locked_ = false;
+  // After a sleep, a wake (with after_wake = wait-for-input) or a lock (with
+  // on_lock = suspend), providers stay stopped until the user is back.
+  bool hold_ = false;
+  std::string hold_reason_;
   std::map<int, Provider> providers_;
 };
 

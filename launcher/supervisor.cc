@@ -20,6 +20,8 @@
 #include "launcher/control.h"
 #include "launcher/guardian.h"
 #include "platform/freezer.h"
+#include "platform/idle_factory.h"
+#include "platform/power_source.h"
 #include "platform/process_table.h"
 #include "platform/process_watcher.h"
 #include "platform/unique_fd.h"
@@ -94,7 +96,7 @@ Expected<int> SpawnApp(const std::vector<std::string>& command) {
   return static_cast<int>(pid);
 }
 
-class Supervisor {
+class Supervisor : public platform::IdleSource::Listener, public platform::PowerSource::Listener {
  public:
   Supervisor(const RunOptions& opts, enforcer::Policy policy, Guardian guardian)
       : opts_(opts),
@@ -110,7 +112,19 @@ class Supervisor {
 
   int Run();
 
+  // IdleSource::Listener
+  void OnIdleSample(Duration idle_for) override { Feed(Event::IdleSample(idle_for)); }
+  void OnIdleSourceFailed(const Error& why) override;
+  // PowerSource::Listener
+  void OnPrepareForSleep(bool sleeping) override;
+  void OnWake(Duration slept) override;
+  void OnBatteryChanged(bool on_battery) override;
+  void OnLockChanged(bool locked) override;
+  void OnPowerSourceFailed(const Error& why) override;
+
  private:
+  void StartIdleSource();
+  void StartNextIdleCandidate();
   TimePoint Now() { return TimePoint(Duration(uv_now(&loop_))); }
   const enforcer::Policy& policy() const { return enforcer_.policy(); }
 
@@ -142,6 +156,12 @@ class Supervisor {
   enforcer::ProcessTree tree_;
   enforcer::Enforcer enforcer_;
   std::unique_ptr<ControlServer> control_;
+  std::unique_ptr<platform::IdleSource> idle_;
+  std::vector<platform::IdleCandidate> idle_candidates_;  // still to try, best first
+  std::string idle_name_ = "manual";
+  std::string idle_reason_;
+  std::unique_ptr<platform::PowerSource> power_;
+  uv_timer_t idle_retry_{};
 
   uv_signal_t signals_[5];
   uv_timer_t deadline_{}, scan_{}, shutdown_timer_{};
@@ -160,6 +180,88 @@ class Supervisor {
 void Supervisor::Feed(const Event& e) {
   Perform(enforcer_.OnEvent(e, Now()));
   ArmDeadline();
+  // While anything is held stopped, the idle source should report input fast.
+  if (idle_) idle_->SetEager(enforcer_.suspended_mode());
+}
+
+// [idle] source: one named source, or "auto": the candidates for this session,
+// best first. Either way "manual" (`dormant activity`) is the last resort, and
+// `dormant activity` always counts.
+void Supervisor::StartIdleSource() {
+  const std::string& want = policy().idle.source;
+  if (want == "auto") {
+    platform::AutoChoice choice = platform::ChooseIdleSource(platform::CurrentEnvironment());
+    idle_candidates_ = choice.candidates;
+  } else {
+    idle_candidates_ = {{want, "named in the policy"}};
+    if (want != "manual") idle_candidates_.push_back({"manual", "fallback: `dormant activity` only"});
+  }
+  StartNextIdleCandidate();
+}
+
+void Supervisor::StartNextIdleCandidate() {
+  while (!idle_candidates_.empty()) {
+    platform::IdleCandidate c = idle_candidates_.front();
+    idle_candidates_.erase(idle_candidates_.begin());
+    auto src = platform::CreateIdleSource(c.name);
+    if (!src) {
+      spdlog::warn("idle source {}: {}", c.name, src.error().message);
+      continue;
+    }
+    if (auto r = (*src)->Start(&loop_, this); !r) {
+      spdlog::warn("idle source {} unavailable: {}", c.name, r.error().message);
+      continue;
+    }
+    idle_ = std::move(*src);
+    idle_name_ = c.name;
+    idle_reason_ = c.reason;
+    idle_->SetEager(enforcer_.suspended_mode());
+    spdlog::info("idle source: {} ({})", idle_name_, idle_reason_);
+    return;
+  }
+  idle_name_ = "manual";
+  idle_reason_ = "no other source works here";
+  spdlog::warn("idle source: manual ({}): only `dormant activity` marks the user as back", idle_reason_);
+}
+
+void Supervisor::OnIdleSourceFailed(const Error& why) {
+  spdlog::error("idle source {} failed: {}; trying the next one", idle_name_, why.message);
+  // The source may be inside its own callback: replace it from a fresh loop turn.
+  uv_timer_start(&idle_retry_, [](uv_timer_t* t) {
+    auto* self = Self(reinterpret_cast<uv_handle_t*>(t));
+    if (self->idle_) {
+      self->idle_->Stop();
+      self->idle_.reset();
+    }
+    self->StartNextIdleCandidate();
+  }, 0, 0);
+}
+
+void Supervisor::OnPrepareForSleep(bool sleeping) {
+  if (!sleeping) return;  // the wake comes as OnWake
+  spdlog::info("the machine is about to sleep: suspending providers");
+  Feed(Event::Sleep());
+  // Providers are stopped (Perform is synchronous): let the machine sleep.
+  if (power_) power_->ReleaseSleepLock();
+}
+
+void Supervisor::OnWake(Duration slept) {
+  spdlog::info("woke after sleeping {}", enforcer::FormatDuration(slept));
+  Feed(Event::Wake());
+}
+
+void Supervisor::OnBatteryChanged(bool on_battery) {
+  spdlog::info("power: {}", on_battery ? "on battery" : "on AC");
+  Feed(Event::Battery(on_battery));
+}
+
+void Supervisor::OnLockChanged(bool locked) {
+  spdlog::info("session {}", locked ? "locked" : "unlocked");
+  Feed(Event::Lock(locked));
+}
+
+void Supervisor::OnPowerSourceFailed(const Error& why) {
+  spdlog::warn("power source {} failed: {}", power_ ? std::string(power_->name()) : "?", why.message);
 }
 
 void Supervisor::ArmDeadline() {
@@ -320,6 +422,9 @@ void Supervisor::Shutdown() {
   uv_close(reinterpret_cast<uv_handle_t*>(&deadline_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&scan_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&shutdown_timer_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&idle_retry_), nullptr);
+  if (idle_) idle_->Stop();
+  if (power_) power_->Stop();
   if (watch_poll_on_) uv_close(reinterpret_cast<uv_handle_t*>(&watch_poll_), nullptr);
   if (control_) control_->Close();
   guardian_.Close();
@@ -337,7 +442,12 @@ nlohmann::json Supervisor::StatusJson() {
   j["pid"] = getpid();
   j["app"] = {{"pid", app_pid_}, {"running", app_running_}, {"command", opts_.command}};
   j["idle_for_ms"] = s.idle_for.count();
-  j["idle_source"] = policy().idle.source;
+  j["idle_source"] = idle_name_;
+  j["idle_source_reason"] = idle_reason_;
+  j["power"] = {{"source", power_ ? std::string(power_->name()) : "none"},
+                {"on_battery", s.on_battery},
+                {"locked", s.locked},
+                {"waiting_for_input", s.waiting_for_input}};
   j["paused"] = s.paused;
   j["freezer"] = std::string(freezer_->name());
   j["providers"] = nlohmann::json::array();
@@ -437,7 +547,7 @@ int Supervisor::Run() {
       }
     }, sigs[i]);
   }
-  for (uv_timer_t* t : {&deadline_, &scan_, &shutdown_timer_}) {
+  for (uv_timer_t* t : {&deadline_, &scan_, &shutdown_timer_, &idle_retry_}) {
     uv_timer_init(&loop_, t);
     t->data = this;
   }
@@ -481,6 +591,14 @@ int Supervisor::Run() {
                opts_.command[0], app_pid_, opts_.name, policy().idle.source,
                enforcer::FormatDuration(policy().idle.suspend_after),
                enforcer::FormatDuration(policy().idle.kill_after), socket_path_);
+  StartIdleSource();
+  if (auto p = platform::CreatePowerSource("auto"); p) {
+    if (auto r = (*p)->Start(&loop_, this); r) {
+      power_ = std::move(*p);
+    } else {
+      spdlog::warn("power events unavailable: {}", r.error().message);
+    }
+  }
   Learn(app_pid_);
   uint64_t every = watcher_ ? kScanWithWatcherMs : kScanWithoutWatcherMs;
   uv_timer_start(&scan_, [](uv_timer_t* t) { Self(reinterpret_cast<uv_handle_t*>(t))->Rescan(); }, 0, every);

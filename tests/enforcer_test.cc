@@ -311,3 +311,111 @@ TEST_F(EnforcerTest, EveryStateTimesEveryEvent) {
 
 }  // namespace
 }  // namespace dormant::enforcer
+
+namespace dormant::enforcer {
+namespace {
+
+using namespace std::chrono_literals;
+using K = Action::Kind;
+
+std::vector<K> KindsOf(const std::vector<Action>& a) {
+  std::vector<K> k;
+  for (auto& x : a) k.push_back(x.kind);
+  return k;
+}
+
+Policy PowerPolicy(AfterWake after_wake, OnLock on_lock) {
+  Policy p;
+  p.idle.suspend_after = 10min;
+  p.idle.kill_after = 2h;
+  p.power.after_wake = after_wake;
+  p.power.on_lock = on_lock;
+  p.providers = {{"codex", "codex", {"app-server"}, {}, {}}};
+  return p;
+}
+
+TEST(EnforcerPower, SleepSuspendsAtOnceAndWakeWaitsForInput) {
+  TimePoint t0{};
+  Enforcer e(PowerPolicy(AfterWake::kWaitForInput, OnLock::kIgnore), t0);
+  e.OnEvent(Event::ProviderStarted(100, 0), t0);
+  auto a = e.OnEvent(Event::Sleep(), t0 + 1min);
+  ASSERT_EQ(KindsOf(a), std::vector<K>{K::kSuspend});
+  EXPECT_EQ(a[0].reason, "the machine is going to sleep");
+  // The monotonic clock does not run during sleep; the wake comes "1 min" later.
+  EXPECT_TRUE(e.OnEvent(Event::Wake(), t0 + 2min).empty());
+  EXPECT_TRUE(e.GetStatus(t0 + 2min).waiting_for_input);
+  // Timers restart from the wake: no kill at 2h after the last input...
+  EXPECT_EQ(e.NextDeadline(), t0 + 2min + 2h);
+  // ...and a new provider is held too.
+  EXPECT_EQ(KindsOf(e.OnEvent(Event::ProviderStarted(200, 0), t0 + 3min)), std::vector<K>{K::kSuspend});
+  // A sample showing input before the wake changes nothing; input after it resumes.
+  EXPECT_TRUE(e.OnEvent(Event::IdleSample(5min), t0 + 4min).empty());
+  EXPECT_EQ(KindsOf(e.OnEvent(Event::IdleSample(1s), t0 + 4min)), (std::vector<K>{K::kResume, K::kResume}));
+  EXPECT_FALSE(e.GetStatus(t0 + 4min).waiting_for_input);
+}
+
+TEST(EnforcerPower, WakeWithoutPrepareForSleepStopsRunningProviders) {
+  TimePoint t0{};
+  Enforcer e(PowerPolicy(AfterWake::kWaitForInput, OnLock::kIgnore), t0);
+  e.OnEvent(Event::ProviderStarted(100, 0), t0);
+  auto a = e.OnEvent(Event::Wake(), t0 + 1min);
+  ASSERT_EQ(KindsOf(a), std::vector<K>{K::kSuspend});
+  EXPECT_EQ(a[0].reason, "woke from sleep; waiting for input (after_wake = wait-for-input)");
+  EXPECT_EQ(KindsOf(e.OnEvent(Event::Activity(), t0 + 2min)), std::vector<K>{K::kResume});
+}
+
+TEST(EnforcerPower, AfterWakeResume) {
+  TimePoint t0{};
+  Enforcer e(PowerPolicy(AfterWake::kResume, OnLock::kIgnore), t0);
+  e.OnEvent(Event::ProviderStarted(100, 0), t0);
+  e.OnEvent(Event::Sleep(), t0 + 9min);
+  auto a = e.OnEvent(Event::Wake(), t0 + 9min + 1s);
+  ASSERT_EQ(KindsOf(a), std::vector<K>{K::kResume});
+  // Suspension counts from the wake, not from the input before the sleep.
+  EXPECT_EQ(e.NextDeadline(), t0 + 9min + 1s + 10min);
+}
+
+TEST(EnforcerPower, BatteryTimersApplyAtOnceAndOnlyWhenStricter) {
+  TimePoint t0{};
+  Policy p = PowerPolicy(AfterWake::kWaitForInput, OnLock::kIgnore);
+  p.power.battery.suspend_after = 2min;
+  p.power.battery.kill_after = 4h;  // looser than [idle]: ignored
+  Enforcer e(p, t0);
+  e.OnEvent(Event::ProviderStarted(100, 0), t0);
+  EXPECT_TRUE(e.OnEvent(Event::Tick(), t0 + 3min).empty());
+  auto a = e.OnEvent(Event::Battery(true), t0 + 3min);
+  ASSERT_EQ(KindsOf(a), std::vector<K>{K::kSuspend});
+  EXPECT_EQ(a[0].reason, "idle for 3m >= suspend_after 2m (on battery)");
+  EXPECT_EQ(e.NextDeadline(), t0 + 2h);
+  EXPECT_TRUE(e.OnEvent(Event::Battery(false), t0 + 4min).empty());
+}
+
+TEST(EnforcerPower, LockSuspendsWhenAskedAndUnlockResumes) {
+  TimePoint t0{};
+  Enforcer ignore(PowerPolicy(AfterWake::kWaitForInput, OnLock::kIgnore), t0);
+  ignore.OnEvent(Event::ProviderStarted(100, 0), t0);
+  EXPECT_TRUE(ignore.OnEvent(Event::Lock(true), t0 + 1min).empty());
+
+  Enforcer e(PowerPolicy(AfterWake::kWaitForInput, OnLock::kSuspend), t0);
+  e.OnEvent(Event::ProviderStarted(100, 0), t0);
+  auto a = e.OnEvent(Event::Lock(true), t0 + 1min);
+  ASSERT_EQ(KindsOf(a), std::vector<K>{K::kSuspend});
+  EXPECT_EQ(a[0].reason, "the session locked (on_lock = suspend)");
+  EXPECT_FALSE(e.NetworkAllowed(t0 + 1min));
+  EXPECT_EQ(KindsOf(e.OnEvent(Event::Lock(false), t0 + 5min)), std::vector<K>{K::kResume});
+  EXPECT_TRUE(e.NetworkAllowed(t0 + 5min));
+}
+
+TEST(EnforcerPower, NetworkAllowedFollowsNetworkAfter) {
+  TimePoint t0{};
+  Policy p = PowerPolicy(AfterWake::kWaitForInput, OnLock::kIgnore);
+  p.idle.network_after = 2min;
+  Enforcer e(p, t0);
+  EXPECT_TRUE(e.NetworkAllowed(t0 + 1min));
+  EXPECT_FALSE(e.NetworkAllowed(t0 + 2min));
+  e.OnEvent(Event::Activity(), t0 + 3min);
+  EXPECT_TRUE(e.NetworkAllowed(t0 + 3min));
+}
+
+}  // namespace
+}  // namespace dormant::enforcer
