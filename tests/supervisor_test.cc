@@ -125,8 +125,13 @@ class DormantRun {
       kill(pid_, SIGKILL);
       waitpid(pid_, nullptr, 0);
     }
-    // Whatever the test left: continue and kill it.
+    // Whatever the test left, with everything below it: continue and kill it.
+    auto table = dormant::platform::CreateProcessTable();
+    std::vector<int> all;
     for (int p : leftovers_) {
+      for (int q : dormant::platform::Subtree(*table, p)) all.push_back(q);
+    }
+    for (int p : all) {
       kill(p, SIGCONT);
       kill(p, SIGKILL);
     }
