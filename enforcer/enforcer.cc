@@ -22,6 +22,7 @@ const char* ToString(ProviderState state) {
     case ProviderState::kPaused: return "paused";
     case ProviderState::kTerminating: return "terminating";
     case ProviderState::kKilled: return "killed";
+    case ProviderState::kLockedOut: return "locked-out";
   }
   return "?";
 }
@@ -78,6 +79,7 @@ std::optional<std::pair<TimePoint, std::string>> Enforcer::NextFor(const Provide
       return std::make_pair(p.since + policy_.idle.kill_grace, std::string("kill"));
     case ProviderState::kPaused:
     case ProviderState::kKilled:
+    case ProviderState::kLockedOut:
       return std::nullopt;
   }
   return std::nullopt;
@@ -141,6 +143,7 @@ std::vector<Action> Enforcer::Evaluate(TimePoint now) {
         break;
       case ProviderState::kPaused:
       case ProviderState::kKilled:
+      case ProviderState::kLockedOut:
         break;
     }
   }
@@ -220,6 +223,46 @@ std::vector<Action> Enforcer::OnEvent(const Event& e, TimePoint now) {
         hold_reason_ = "woke from sleep; waiting for input (after_wake = wait-for-input)";
       }
       break;
+    case Event::Kind::kBudgetExhausted:
+      if (e.flag) {
+        lockout_ = e.text;
+        lockout_kill_ = e.kill;
+      }
+      for (auto& [pid, p] : providers_) {
+        if (p.state == ProviderState::kTerminating || p.state == ProviderState::kKilled) continue;
+        if (e.kill) {
+          p = {p.matcher, ProviderState::kTerminating, now, e.text};
+          out.push_back(Act(Action::Kind::kTerminate, pid, p, e.text));
+        } else {
+          bool running = p.state == ProviderState::kRunning;
+          p = {p.matcher, ProviderState::kLockedOut, now, e.text};
+          if (running) out.push_back(Act(Action::Kind::kSuspend, pid, p, e.text));
+        }
+      }
+      break;
+    case Event::Kind::kBudgetReset:
+      lockout_.clear();
+      for (auto& [pid, p] : providers_) {
+        if (p.state != ProviderState::kLockedOut) continue;
+        // Already stopped: a provider the user is not here for stays stopped,
+        // now for the ordinary reason, with no resume-then-stop flicker.
+        if (paused_) {
+          p = {p.matcher, ProviderState::kPaused, now, e.text + "; still paused"};
+        } else if (hold_ || IdleFor(now) >= SuspendAfter(MatcherOf(p))) {
+          p = {p.matcher, ProviderState::kSuspended, now, e.text + "; the user is still away"};
+        } else {
+          p = {p.matcher, ProviderState::kRunning, now, e.text};
+          out.push_back(Act(Action::Kind::kResume, pid, p, e.text));
+        }
+      }
+      break;
+    case Event::Kind::kBudgetWarn:
+      out.push_back(Action{Action::Kind::kWarn, 0, "", e.text});
+      break;
+    case Event::Kind::kIdleSpendExceeded:
+      hold_ = true;
+      hold_reason_ = e.text;
+      break;
     case Event::Kind::kBattery:
       on_battery_ = e.flag;
       break;
@@ -241,6 +284,10 @@ std::vector<Action> Enforcer::OnEvent(const Event& e, TimePoint now) {
       if (app_exited_) {
         p = {e.matcher, ProviderState::kTerminating, now, "started after the app exited"};
         out.push_back(Act(Action::Kind::kTerminate, e.pid, p, p.reason));
+      } else if (!lockout_.empty()) {
+        std::string why = "started while locked out: " + lockout_;
+        p = {e.matcher, lockout_kill_ ? ProviderState::kTerminating : ProviderState::kLockedOut, now, why};
+        out.push_back(Act(lockout_kill_ ? Action::Kind::kTerminate : Action::Kind::kSuspend, e.pid, p, why));
       }
       break;
     }
@@ -276,6 +323,7 @@ Status Enforcer::GetStatus(TimePoint now) const {
   s.on_battery = on_battery_;
   s.locked = locked_;
   s.waiting_for_input = hold_;
+  s.lockout = lockout_;
   for (const auto& [pid, p] : providers_) {
     ProviderStatus ps{pid, MatcherOf(p).name, p.state, p.since, p.reason, std::nullopt, ""};
     if (auto n = NextFor(p)) {

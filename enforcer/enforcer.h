@@ -27,27 +27,64 @@ struct Event {
     kWake,             // the machine woke: timers restart from now ([power] after_wake)
     kBattery,          // `flag`: running on battery (true) or on AC (false)
     kLock,             // `flag`: the session locked (true) or unlocked (false)
+    kBudgetExhausted,  // a budget is spent: `text` says which and why; `kill`
+                       // ends providers (else they are held stopped); `flag` = lockout
+    kBudgetReset,      // a new window: the lockout (if any) is lifted
+    kBudgetWarn,       // a warn_at fraction was crossed: `text` says so
+    kIdleSpendExceeded,  // spend while idle passed [budget_idle]: suspend at once
   };
   Kind kind = Kind::kTick;
   int pid = 0;
   size_t matcher = 0;
   Duration idle_for{0};
   bool flag = false;
+  bool kill = false;
+  std::string text;
 
-  static Event Tick() { return {Kind::kTick}; }
-  static Event IdleSample(Duration d) { return {Kind::kIdleSample, 0, 0, d}; }
-  static Event Activity() { return {Kind::kActivity}; }
-  static Event Pause() { return {Kind::kPause}; }
-  static Event Resume() { return {Kind::kResume}; }
-  static Event ProviderStarted(int pid, size_t matcher) {
-    return {Kind::kProviderStarted, pid, matcher};
+  static Event Tick() { return Of(Kind::kTick); }
+  static Event IdleSample(Duration d) {
+    Event e = Of(Kind::kIdleSample);
+    e.idle_for = d;
+    return e;
   }
-  static Event ProviderExited(int pid) { return {Kind::kProviderExited, pid}; }
-  static Event AppExited() { return {Kind::kAppExited}; }
-  static Event Sleep() { return {Kind::kSleep}; }
-  static Event Wake() { return {Kind::kWake}; }
-  static Event Battery(bool on_battery) { return {Kind::kBattery, 0, 0, Duration{0}, on_battery}; }
-  static Event Lock(bool locked) { return {Kind::kLock, 0, 0, Duration{0}, locked}; }
+  static Event Activity() { return Of(Kind::kActivity); }
+  static Event Pause() { return Of(Kind::kPause); }
+  static Event Resume() { return Of(Kind::kResume); }
+  static Event ProviderStarted(int pid, size_t matcher) {
+    Event e = Of(Kind::kProviderStarted);
+    e.pid = pid;
+    e.matcher = matcher;
+    return e;
+  }
+  static Event ProviderExited(int pid) {
+    Event e = Of(Kind::kProviderExited);
+    e.pid = pid;
+    return e;
+  }
+  static Event AppExited() { return Of(Kind::kAppExited); }
+  static Event Sleep() { return Of(Kind::kSleep); }
+  static Event Wake() { return Of(Kind::kWake); }
+  static Event Battery(bool on_battery) { return Of(Kind::kBattery, on_battery); }
+  static Event Lock(bool locked) { return Of(Kind::kLock, locked); }
+  static Event BudgetExhausted(std::string why, bool kill, bool lockout) {
+    Event e = Of(Kind::kBudgetExhausted, lockout, std::move(why));
+    e.kill = kill;
+    return e;
+  }
+  static Event BudgetReset(std::string why) { return Of(Kind::kBudgetReset, false, std::move(why)); }
+  static Event BudgetWarn(std::string why) { return Of(Kind::kBudgetWarn, false, std::move(why)); }
+  static Event IdleSpendExceeded(std::string why) {
+    return Of(Kind::kIdleSpendExceeded, false, std::move(why));
+  }
+
+ private:
+  static Event Of(Kind kind, bool flag = false, std::string text = {}) {
+    Event e;
+    e.kind = kind;
+    e.flag = flag;
+    e.text = std::move(text);
+    return e;
+  }
 };
 
 /// Something to do to a provider's subtree, and why.
@@ -76,6 +113,7 @@ enum class ProviderState {
   kPaused,       // stopped by `dormant pause`; only `dormant resume` resumes it
   kTerminating,  // sent SIGTERM; SIGKILL follows after kill_grace
   kKilled,       // sent SIGKILL; waiting to hear that it exited
+  kLockedOut,    // stopped because a budget is spent; a new window resumes it
 };
 
 const char* ToString(ProviderState state);
@@ -97,6 +135,7 @@ struct Status {
   bool on_battery = false;
   bool locked = false;
   bool waiting_for_input = false;  // after a wake, a lock or a sleep: held until the user is back
+  std::string lockout;             // why providers are locked out ("" when not)
   std::vector<ProviderStatus> providers;  // by pid
 };
 
@@ -149,6 +188,10 @@ class Enforcer {
   // on_lock = suspend), providers stay stopped until the user is back.
   bool hold_ = false;
   std::string hold_reason_;
+  // A spent budget with lockout: providers that start are ended (lockout_kill_)
+  // or held stopped on sight, until the budget's next window.
+  std::string lockout_;
+  bool lockout_kill_ = false;
   std::map<int, Provider> providers_;
 };
 

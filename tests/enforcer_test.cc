@@ -419,3 +419,108 @@ TEST(EnforcerPower, NetworkAllowedFollowsNetworkAfter) {
 
 }  // namespace
 }  // namespace dormant::enforcer
+
+namespace dormant::enforcer {
+namespace {
+
+using namespace std::chrono_literals;
+using K = Action::Kind;
+
+std::vector<K> BudgetKinds(const std::vector<Action>& a) {
+  std::vector<K> k;
+  for (auto& x : a) k.push_back(x.kind);
+  return k;
+}
+
+Policy OneProvider() {
+  Policy p;
+  p.providers = {{"codex", "codex", {"app-server"}, {}, {}}};
+  return p;
+}
+
+TEST(EnforcerBudget, ExhaustedWithKillAndLockoutEndsProvidersAndNewOnesOnSight) {
+  TimePoint t0{};
+  Enforcer e(OneProvider(), t0);
+  e.OnEvent(Event::ProviderStarted(100, 0), t0);
+  auto a = e.OnEvent(Event::BudgetExhausted("budget daily spent: 400 of 400 credits", true, true), t0 + 1s);
+  ASSERT_EQ(BudgetKinds(a), std::vector<K>{K::kTerminate});
+  EXPECT_EQ(a[0].reason, "budget daily spent: 400 of 400 credits");
+  EXPECT_EQ(BudgetKinds(e.OnEvent(Event::Tick(), t0 + 6s)), std::vector<K>{K::kKill});
+  e.OnEvent(Event::ProviderExited(100), t0 + 7s);
+  a = e.OnEvent(Event::ProviderStarted(200, 0), t0 + 8s);
+  ASSERT_EQ(BudgetKinds(a), std::vector<K>{K::kTerminate});
+  EXPECT_EQ(a[0].reason, "started while locked out: budget daily spent: 400 of 400 credits");
+  // Activity does not lift a lockout; the next window does.
+  e.OnEvent(Event::ProviderExited(200), t0 + 9s);
+  e.OnEvent(Event::Activity(), t0 + 10s);
+  EXPECT_FALSE(e.GetStatus(t0 + 10s).lockout.empty());
+  e.OnEvent(Event::BudgetReset("budget daily: new window"), t0 + 1h);
+  e.OnEvent(Event::Activity(), t0 + 1h);
+  EXPECT_TRUE(e.OnEvent(Event::ProviderStarted(300, 0), t0 + 1h).empty());
+}
+
+TEST(EnforcerBudget, ExhaustedWithSuspendHoldsUntilTheWindowResets) {
+  TimePoint t0{};
+  Enforcer e(OneProvider(), t0);
+  e.OnEvent(Event::ProviderStarted(100, 0), t0);
+  auto a = e.OnEvent(Event::BudgetExhausted("budget hourly spent", false, true), t0 + 1s);
+  ASSERT_EQ(BudgetKinds(a), std::vector<K>{K::kSuspend});
+  EXPECT_TRUE(e.OnEvent(Event::Activity(), t0 + 2s).empty());
+  EXPECT_TRUE(e.OnEvent(Event::Resume(), t0 + 3s).empty());
+  EXPECT_EQ(e.GetStatus(t0 + 3s).providers[0].state, ProviderState::kLockedOut);
+  // Locked-out providers are not killed by idle timers either.
+  EXPECT_TRUE(e.OnEvent(Event::Tick(), t0 + 5h).empty());
+  EXPECT_EQ(BudgetKinds(e.OnEvent(Event::ProviderStarted(200, 0), t0 + 5h)), std::vector<K>{K::kSuspend});
+  // The window resets after the user has been away past kill_after: the
+  // ordinary idle rule applies at once.
+  a = e.OnEvent(Event::BudgetReset("budget hourly: new window"), t0 + 6h);
+  EXPECT_EQ(BudgetKinds(a), (std::vector<K>{K::kTerminate, K::kTerminate}));
+}
+
+TEST(EnforcerBudget, ResetWhileTheUserIsAwayKeepsThemStoppedAsIdle) {
+  TimePoint t0{};
+  Enforcer e(OneProvider(), t0);
+  e.OnEvent(Event::ProviderStarted(100, 0), t0);
+  e.OnEvent(Event::BudgetExhausted("budget hourly spent", false, true), t0 + 1s);
+  EXPECT_TRUE(e.OnEvent(Event::BudgetReset("budget hourly: new window"), t0 + 50min).empty());
+  EXPECT_EQ(e.GetStatus(t0 + 50min).providers[0].state, ProviderState::kSuspended);
+  EXPECT_EQ(BudgetKinds(e.OnEvent(Event::Activity(), t0 + 51min)), std::vector<K>{K::kResume});
+}
+
+TEST(EnforcerBudget, ResetWhileTheUserIsHereResumes) {
+  TimePoint t0{};
+  Enforcer e(OneProvider(), t0);
+  e.OnEvent(Event::ProviderStarted(100, 0), t0);
+  e.OnEvent(Event::BudgetExhausted("budget hourly spent", false, true), t0 + 1s);
+  auto a = e.OnEvent(Event::BudgetReset("budget hourly: new window"), t0 + 2min);
+  EXPECT_EQ(BudgetKinds(a), std::vector<K>{K::kResume});
+}
+
+TEST(EnforcerBudget, ExhaustedWithoutLockoutLetsNewProvidersRun) {
+  TimePoint t0{};
+  Enforcer e(OneProvider(), t0);
+  e.OnEvent(Event::ProviderStarted(100, 0), t0);
+  e.OnEvent(Event::BudgetExhausted("budget x spent", true, false), t0 + 1s);
+  EXPECT_TRUE(e.OnEvent(Event::ProviderStarted(200, 0), t0 + 2s).empty());
+}
+
+TEST(EnforcerBudget, IdleSpendSuspendsAtOnceUntilActivity) {
+  TimePoint t0{};
+  Enforcer e(OneProvider(), t0);
+  e.OnEvent(Event::ProviderStarted(100, 0), t0);
+  auto a = e.OnEvent(Event::IdleSpendExceeded("spent 1200 tokens while idle (budget_idle 0)"), t0 + 3min);
+  ASSERT_EQ(BudgetKinds(a), std::vector<K>{K::kSuspend});
+  EXPECT_EQ(a[0].reason, "spent 1200 tokens while idle (budget_idle 0)");
+  EXPECT_EQ(BudgetKinds(e.OnEvent(Event::Activity(), t0 + 4min)), std::vector<K>{K::kResume});
+}
+
+TEST(EnforcerBudget, WarnBecomesAWarnAction) {
+  TimePoint t0{};
+  Enforcer e(OneProvider(), t0);
+  auto a = e.OnEvent(Event::BudgetWarn("budget daily at 60%"), t0);
+  ASSERT_EQ(BudgetKinds(a), std::vector<K>{K::kWarn});
+  EXPECT_EQ(a[0].reason, "budget daily at 60%");
+}
+
+}  // namespace
+}  // namespace dormant::enforcer
