@@ -23,10 +23,10 @@ Expected<std::unique_ptr<IdleSource>> CreateIdleSource(const std::string& name);
 
 /// What the auto choice looks at.
 struct Environment {
-  std::map<std::string, std::string> vars;  // XDG_SESSION_TYPE, WAYLAND_DISPLAY, DISPLAY, ...
+  std::map<std::string, std::string> vars;     // XDG_SESSION_TYPE, WAYLAND_DISPLAY, DISPLAY, ...
   std::vector<std::string> session_bus_names;  // well-known names now on the session bus
-  bool session_bus = false;  // a session bus answered
-  bool has_tty = false;      // this process has a controlling terminal
+  bool session_bus = false;                    // a session bus answered
+  bool has_tty = false;                        // this process has a controlling terminal
   std::string Var(const std::string& name) const {
     auto it = vars.find(name);
     return it == vars.end() ? std::string() : it->second;

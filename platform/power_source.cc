@@ -5,7 +5,8 @@
 
 namespace dormant::platform {
 
-std::optional<enforcer::Duration> SleepGapDetector::Sample(int64_t boottime_ms, int64_t monotonic_ms) {
+std::optional<enforcer::Duration> SleepGapDetector::Sample(int64_t boottime_ms,
+                                                           int64_t monotonic_ms) {
   int64_t offset = boottime_ms - monotonic_ms;
   if (!primed_) {
     primed_ = true;

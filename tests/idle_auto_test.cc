@@ -38,17 +38,20 @@ TEST(IdleAuto, GnomeBusComesFirstOnX11AndWayland) {
   Environment env;
   env.vars = {{"DISPLAY", ":0"}};
   env.session_bus_names = {"org.gnome.Mutter.IdleMonitor", "org.gnome.Shell"};
-  EXPECT_EQ(Names(ChooseIdleSource(env)), (std::vector<std::string>{"gnome", "x11", "logind", "manual"}));
+  EXPECT_EQ(Names(ChooseIdleSource(env)),
+            (std::vector<std::string>{"gnome", "x11", "logind", "manual"}));
   env.vars = {{"WAYLAND_DISPLAY", "wayland-0"}, {"DISPLAY", ":0"}, {"XDG_SESSION_TYPE", "wayland"}};
   // Under Wayland, XWayland sees only X clients' input: no x11.
-  EXPECT_EQ(Names(ChooseIdleSource(env)), (std::vector<std::string>{"gnome", "wayland", "logind", "manual"}));
+  EXPECT_EQ(Names(ChooseIdleSource(env)),
+            (std::vector<std::string>{"gnome", "wayland", "logind", "manual"}));
 }
 
 TEST(IdleAuto, KdeWaylandPrefersIdleNotifyThenScreenSaver) {
   Environment env;
   env.vars = {{"WAYLAND_DISPLAY", "wayland-0"}, {"XDG_CURRENT_DESKTOP", "KDE"}};
   env.session_bus_names = {"org.freedesktop.ScreenSaver", "org.kde.KWin"};
-  EXPECT_EQ(Names(ChooseIdleSource(env)), (std::vector<std::string>{"wayland", "kde", "logind", "manual"}));
+  EXPECT_EQ(Names(ChooseIdleSource(env)),
+            (std::vector<std::string>{"wayland", "kde", "logind", "manual"}));
 }
 
 TEST(IdleAuto, NoDisplay) {
@@ -74,11 +77,13 @@ TEST(IdleAuto, CurrentEnvironmentSeesTheSessionBusNames) {
   ASSERT_TRUE(mutter.ok());
   Environment after = CurrentEnvironment();
   EXPECT_TRUE(after.HasBusName("org.gnome.Mutter.IdleMonitor"));
-  EXPECT_EQ(Names(ChooseIdleSource(after)), (std::vector<std::string>{"gnome", "x11", "logind", "manual"}));
+  EXPECT_EQ(Names(ChooseIdleSource(after)),
+            (std::vector<std::string>{"gnome", "x11", "logind", "manual"}));
 }
 
 TEST(IdleAuto, NoSessionBus) {
-  testing::ScopedEnv session("DBUS_SESSION_BUS_ADDRESS", std::string("unix:path=/nonexistent/dormant-bus"));
+  testing::ScopedEnv session("DBUS_SESSION_BUS_ADDRESS",
+                             std::string("unix:path=/nonexistent/dormant-bus"));
   testing::ScopedEnv runtime("XDG_RUNTIME_DIR", std::string("/nonexistent"));
   Environment env = CurrentEnvironment();
   EXPECT_FALSE(env.session_bus);
@@ -117,7 +122,8 @@ TEST(IdleWayland, NoCompositorIsAnError) {
   IdleRecorder rec;
   auto started = s->Start(&loop, &rec);
   ASSERT_FALSE(started);
-  EXPECT_NE(started.error().message.find("cannot connect"), std::string::npos) << started.error().message;
+  EXPECT_NE(started.error().message.find("cannot connect"), std::string::npos)
+      << started.error().message;
   s.reset();
   uv_run(&loop, UV_RUN_DEFAULT);
   EXPECT_EQ(uv_loop_close(&loop), 0);
@@ -147,7 +153,8 @@ TEST(IdleTty, AccessTimeOfARealPseudoTerminal) {
   ASSERT_EQ(write(master, "ls\n", 3), 3);
   char buf[16];
   ASSERT_GT(read(slave, buf, sizeof buf), 0);
-  ASSERT_TRUE(RunUntil(&loop, [&] { return rec.samples.back().idle_for < enforcer::Duration(60000); }));
+  ASSERT_TRUE(
+      RunUntil(&loop, [&] { return rec.samples.back().idle_for < enforcer::Duration(60000); }));
 
   // The terminal goes away: a failure.
   close(slave);

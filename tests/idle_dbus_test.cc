@@ -39,7 +39,8 @@ bool AddMutterMethods(sd_bus* bus) {
              "ret = self.next_id") &&
          add("RemoveWatch", "u", "",
              "self.idle_watches = [w for w in getattr(self, 'idle_watches', []) if w != args[0]]\n"
-             "self.active_watches = [w for w in getattr(self, 'active_watches', []) if w != args[0]]") &&
+             "self.active_watches = [w for w in getattr(self, 'active_watches', []) if w != "
+             "args[0]]") &&
          add("TestActiveWatches", "", "u", "ret = len(getattr(self, 'active_watches', []))") &&
          add("TestIdle", "t", "",
              "self.idletime = args[0]\n"
@@ -55,7 +56,8 @@ bool AddMutterMethods(sd_bus* bus) {
 uint32_t ActiveWatches(sd_bus* bus) {
   sd_bus_message* reply = nullptr;
   uint32_t n = 0;
-  if (sd_bus_call_method(bus, kMutter, kMutterPath, kMutter, "TestActiveWatches", nullptr, &reply, "") >= 0) {
+  if (sd_bus_call_method(bus, kMutter, kMutterPath, kMutter, "TestActiveWatches", nullptr, &reply,
+                         "") >= 0) {
     sd_bus_message_read(reply, "u", &n);
   }
   sd_bus_message_unref(reply);
@@ -89,8 +91,8 @@ TEST(IdleGnome, WatchesDriveSamplesAndNameLossFails) {
   ASSERT_TRUE(RunUntil(&loop, [&] { return rec.samples.size() >= 3; }));
 
   // The idle watch fires: the source reports the gate and arms an active watch.
-  ASSERT_GE(sd_bus_call_method(bus.client(), kMutter, kMutterPath, kMutter, "TestIdle", nullptr, nullptr, "t",
-                               uint64_t{60000}),
+  ASSERT_GE(sd_bus_call_method(bus.client(), kMutter, kMutterPath, kMutter, "TestIdle", nullptr,
+                               nullptr, "t", uint64_t{60000}),
             0);
   ASSERT_TRUE(RunUntil(&loop, [&] { return rec.samples.back().idle_for == timing.idle_gate; }));
   ASSERT_TRUE(RunUntil(&loop, [&] { return ActiveWatches(bus.client()) == 1; }));
@@ -137,9 +139,10 @@ TEST(IdleKde, PollsGetSessionIdleTime) {
   const char* kPath = "/org/freedesktop/ScreenSaver";
   DbusMock saver(bus, false, kName, {kName, kPath, kName});
   ASSERT_TRUE(saver.ok());
-  ASSERT_TRUE(testing::MockAddMethod(bus.client(), kName, kPath, kName, "GetSessionIdleTime", "", "u",
-                                     "ret = getattr(self, 'idle', 42000)"));
-  ASSERT_TRUE(testing::MockAddMethod(bus.client(), kName, kPath, kName, "TestInput", "", "", "self.idle = 0"));
+  ASSERT_TRUE(testing::MockAddMethod(bus.client(), kName, kPath, kName, "GetSessionIdleTime", "",
+                                     "u", "ret = getattr(self, 'idle', 42000)"));
+  ASSERT_TRUE(testing::MockAddMethod(bus.client(), kName, kPath, kName, "TestInput", "", "",
+                                     "self.idle = 0"));
 
   uv_loop_t loop;
   uv_loop_init(&loop);
@@ -151,7 +154,8 @@ TEST(IdleKde, PollsGetSessionIdleTime) {
   ASSERT_TRUE(started) << started.error().message;
   EXPECT_EQ(rec.samples.at(0).idle_for, enforcer::Duration(42000));
   ASSERT_TRUE(testing::CallVoid(bus.client(), kName, kPath, kName, "TestInput"));
-  ASSERT_TRUE(RunUntil(&loop, [&] { return rec.samples.back().idle_for == enforcer::Duration(0); }));
+  ASSERT_TRUE(
+      RunUntil(&loop, [&] { return rec.samples.back().idle_for == enforcer::Duration(0); }));
   saver.Kill();
   ASSERT_TRUE(RunUntil(&loop, [&] { return !rec.failures.empty(); }));
   source.reset();
@@ -172,8 +176,8 @@ TEST(IdleLogind, FollowsSessionIdleHint) {
   DbusMock logind(bus, true, "org.freedesktop.login1", {"--template", "logind"});
   ASSERT_TRUE(logind.ok());
   ASSERT_GE(sd_bus_call_method(bus.client(), "org.freedesktop.login1", "/org/freedesktop/login1",
-                               "org.freedesktop.DBus.Mock", "AddSession", nullptr, nullptr, "ssusb", "c1", "seat0",
-                               static_cast<uint32_t>(getuid()), "tester", 1),
+                               "org.freedesktop.DBus.Mock", "AddSession", nullptr, nullptr, "ssusb",
+                               "c1", "seat0", static_cast<uint32_t>(getuid()), "tester", 1),
             0);
   const char* kSessionPath = "/org/freedesktop/login1/session/c1";
 
@@ -189,10 +193,13 @@ TEST(IdleLogind, FollowsSessionIdleHint) {
 
   ASSERT_TRUE(testing::MockUpdateIdle(bus.client(), "org.freedesktop.login1", kSessionPath, true,
                                       MonotonicUsec() - 60 * 1000000));
-  ASSERT_TRUE(RunUntil(&loop, [&] { return rec.samples.back().idle_for >= enforcer::Duration(60000); }));
+  ASSERT_TRUE(
+      RunUntil(&loop, [&] { return rec.samples.back().idle_for >= enforcer::Duration(60000); }));
   EXPECT_LT(rec.samples.back().idle_for, enforcer::Duration(120000));
-  ASSERT_TRUE(testing::MockUpdateIdle(bus.client(), "org.freedesktop.login1", kSessionPath, false, 0));
-  ASSERT_TRUE(RunUntil(&loop, [&] { return rec.samples.back().idle_for == enforcer::Duration(0); }));
+  ASSERT_TRUE(
+      testing::MockUpdateIdle(bus.client(), "org.freedesktop.login1", kSessionPath, false, 0));
+  ASSERT_TRUE(
+      RunUntil(&loop, [&] { return rec.samples.back().idle_for == enforcer::Duration(0); }));
   logind.Kill();
   ASSERT_TRUE(RunUntil(&loop, [&] { return !rec.failures.empty(); }));
   source.reset();

@@ -95,7 +95,9 @@ Xvfb::Xvfb() {
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, fds[1], 3);  // dup2 clears CLOEXEC
-  pid_ = SpawnWith({"Xvfb", "-displayfd", "3", "-nolisten", "tcp", "-noreset", "-screen", "0", "640x480x24"}, {}, &actions);
+  pid_ = SpawnWith(
+      {"Xvfb", "-displayfd", "3", "-nolisten", "tcp", "-noreset", "-screen", "0", "640x480x24"}, {},
+      &actions);
   posix_spawn_file_actions_destroy(&actions);
   close(fds[1]);
   std::string number = ReadLine(fds[0], std::chrono::seconds(20));
@@ -119,7 +121,8 @@ DbusDaemon::DbusDaemon() {
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, fds[1], 3);
-  pid_ = SpawnWith({"dbus-daemon", "--session", "--nofork", "--nopidfile", "--print-address=3"}, {}, &actions);
+  pid_ = SpawnWith({"dbus-daemon", "--session", "--nofork", "--nopidfile", "--print-address=3"}, {},
+                   &actions);
   posix_spawn_file_actions_destroy(&actions);
   close(fds[1]);
   address_ = ReadLine(fds[0], std::chrono::seconds(20));
@@ -144,8 +147,9 @@ DbusDaemon::~DbusDaemon() {
 bool DbusDaemon::HasName(const std::string& name) const {
   if (client_ == nullptr) return false;
   sd_bus_message* reply = nullptr;
-  int r = sd_bus_call_method(client_, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
-                             "NameHasOwner", nullptr, &reply, "s", name.c_str());
+  int r = sd_bus_call_method(client_, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                             "org.freedesktop.DBus", "NameHasOwner", nullptr, &reply, "s",
+                             name.c_str());
   int has = 0;
   if (r >= 0) sd_bus_message_read(reply, "b", &has);
   sd_bus_message_unref(reply);
@@ -161,7 +165,8 @@ bool DbusDaemon::WaitForName(const std::string& name, std::chrono::milliseconds 
   return false;
 }
 
-DbusMock::DbusMock(const DbusDaemon& bus, bool system, const std::string& name, std::vector<std::string> args) {
+DbusMock::DbusMock(const DbusDaemon& bus, bool system, const std::string& name,
+                   std::vector<std::string> args) {
   std::vector<std::string> argv = {"/usr/bin/python3", "-m", "dbusmock"};
   if (system) argv.push_back("--system");
   argv.insert(argv.end(), args.begin(), args.end());
@@ -198,16 +203,18 @@ ScopedEnv::~ScopedEnv() {
   }
 }
 
-bool MockAddMethod(sd_bus* bus, const char* dest, const char* path, const char* interface, const char* name,
-                   const char* in_sig, const char* out_sig, const std::string& code) {
-  return sd_bus_call_method(bus, dest, path, "org.freedesktop.DBus.Mock", "AddMethod", nullptr, nullptr, "sssss",
-                            interface, name, in_sig, out_sig, code.c_str()) >= 0;
+bool MockAddMethod(sd_bus* bus, const char* dest, const char* path, const char* interface,
+                   const char* name, const char* in_sig, const char* out_sig,
+                   const std::string& code) {
+  return sd_bus_call_method(bus, dest, path, "org.freedesktop.DBus.Mock", "AddMethod", nullptr,
+                            nullptr, "sssss", interface, name, in_sig, out_sig, code.c_str()) >= 0;
 }
 
-bool MockEmitBool(sd_bus* bus, const char* dest, const char* path, const char* interface, const char* signal,
-                  std::optional<bool> arg) {
+bool MockEmitBool(sd_bus* bus, const char* dest, const char* path, const char* interface,
+                  const char* signal, std::optional<bool> arg) {
   sd_bus_message* m = nullptr;
-  if (sd_bus_message_new_method_call(bus, &m, dest, path, "org.freedesktop.DBus.Mock", "EmitSignal") < 0) {
+  if (sd_bus_message_new_method_call(bus, &m, dest, path, "org.freedesktop.DBus.Mock",
+                                     "EmitSignal") < 0) {
     return false;
   }
   sd_bus_message_append(m, "sss", interface, signal, arg ? "b" : "");
@@ -219,26 +226,32 @@ bool MockEmitBool(sd_bus* bus, const char* dest, const char* path, const char* i
   return r >= 0;
 }
 
-bool MockUpdateBool(sd_bus* bus, const char* dest, const char* path, const char* interface, const char* prop,
-                    bool value) {
-  return sd_bus_call_method(bus, dest, path, "org.freedesktop.DBus.Mock", "UpdateProperties", nullptr, nullptr,
-                            "sa{sv}", interface, 1, prop, "b", static_cast<int>(value)) >= 0;
+bool MockUpdateBool(sd_bus* bus, const char* dest, const char* path, const char* interface,
+                    const char* prop, bool value) {
+  return sd_bus_call_method(bus, dest, path, "org.freedesktop.DBus.Mock", "UpdateProperties",
+                            nullptr, nullptr, "sa{sv}", interface, 1, prop, "b",
+                            static_cast<int>(value)) >= 0;
 }
 
-bool MockUpdateIdle(sd_bus* bus, const char* dest, const char* path, bool hint, uint64_t since_mono_usec) {
-  return sd_bus_call_method(bus, dest, path, "org.freedesktop.DBus.Mock", "UpdateProperties", nullptr, nullptr,
-                            "sa{sv}", "org.freedesktop.login1.Session", 2, "IdleHint", "b", static_cast<int>(hint),
-                            "IdleSinceHintMonotonic", "t", since_mono_usec) >= 0;
+bool MockUpdateIdle(sd_bus* bus, const char* dest, const char* path, bool hint,
+                    uint64_t since_mono_usec) {
+  return sd_bus_call_method(bus, dest, path, "org.freedesktop.DBus.Mock", "UpdateProperties",
+                            nullptr, nullptr, "sa{sv}", "org.freedesktop.login1.Session", 2,
+                            "IdleHint", "b", static_cast<int>(hint), "IdleSinceHintMonotonic", "t",
+                            since_mono_usec) >= 0;
 }
 
-bool CallVoid(sd_bus* bus, const char* dest, const char* path, const char* interface, const char* method) {
+bool CallVoid(sd_bus* bus, const char* dest, const char* path, const char* interface,
+              const char* method) {
   return sd_bus_call_method(bus, dest, path, interface, method, nullptr, nullptr, "") >= 0;
 }
 
-bool RunUntil(uv_loop_t* loop, const std::function<bool()>& done, std::chrono::milliseconds timeout) {
+bool RunUntil(uv_loop_t* loop, const std::function<bool()>& done,
+              std::chrono::milliseconds timeout) {
   auto* tick = new uv_timer_t{};
   uv_timer_init(loop, tick);
-  uv_timer_start(tick, [](uv_timer_t*) {}, 10, 10);  // bounds each uv_run below
+  uv_timer_start(
+      tick, [](uv_timer_t*) {}, 10, 10);  // bounds each uv_run below
   auto until = std::chrono::steady_clock::now() + timeout;
   bool ok = false;
   while (true) {
@@ -249,14 +262,16 @@ bool RunUntil(uv_loop_t* loop, const std::function<bool()>& done, std::chrono::m
     if (std::chrono::steady_clock::now() >= until) break;
     uv_run(loop, UV_RUN_ONCE);
   }
-  uv_close(reinterpret_cast<uv_handle_t*>(tick), [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+  uv_close(reinterpret_cast<uv_handle_t*>(tick),
+           [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
   uv_run(loop, UV_RUN_NOWAIT);
   return ok;
 }
 
 void RunFor(uv_loop_t* loop, std::chrono::milliseconds d) {
   auto until = std::chrono::steady_clock::now() + d;
-  RunUntil(loop, [&] { return std::chrono::steady_clock::now() >= until; }, d + std::chrono::seconds(1));
+  RunUntil(
+      loop, [&] { return std::chrono::steady_clock::now() >= until; }, d + std::chrono::seconds(1));
 }
 
 bool PowerRecorder::Saw(const std::string& e) const {

@@ -3,8 +3,8 @@
 // runner. Each object stops what it started when destroyed.
 #pragma once
 
-#include <systemd/sd-bus.h>
 #include <sys/types.h>
+#include <systemd/sd-bus.h>
 #include <uv.h>
 
 #include <chrono>
@@ -21,7 +21,8 @@
 namespace dormant::testing {
 
 /// Spawns argv with `env` added to this environment; returns the pid (-1 on error).
-pid_t Spawn(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env = {});
+pid_t Spawn(const std::vector<std::string>& argv,
+            const std::map<std::string, std::string>& env = {});
 /// Runs argv to completion; returns its exit status (-1 on error).
 int Run(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env = {});
 /// SIGTERM, then SIGKILL after a grace, and reaps.
@@ -53,7 +54,8 @@ class DbusDaemon {
   /// A client connection to it (for the test's own calls), or nullptr.
   sd_bus* client() const { return client_; }
   /// Waits until `name` has an owner.
-  bool WaitForName(const std::string& name, std::chrono::milliseconds timeout = std::chrono::seconds(20)) const;
+  bool WaitForName(const std::string& name,
+                   std::chrono::milliseconds timeout = std::chrono::seconds(20)) const;
   bool HasName(const std::string& name) const;
 
  private:
@@ -67,7 +69,8 @@ class DbusMock {
  public:
   /// `system` makes dbusmock use DBUS_SYSTEM_BUS_ADDRESS (templates such as
   /// logind and upower are system-bus services).
-  DbusMock(const DbusDaemon& bus, bool system, const std::string& name, std::vector<std::string> args);
+  DbusMock(const DbusDaemon& bus, bool system, const std::string& name,
+           std::vector<std::string> args);
   ~DbusMock() { Kill(); }
   bool ok() const { return ok_; }
   void Kill();
@@ -89,15 +92,18 @@ class ScopedEnv {
 };
 
 /// Mock helpers (org.freedesktop.DBus.Mock on `path` of `dest`); true on success.
-bool MockAddMethod(sd_bus* bus, const char* dest, const char* path, const char* interface, const char* name,
-                   const char* in_sig, const char* out_sig, const std::string& code);
-bool MockEmitBool(sd_bus* bus, const char* dest, const char* path, const char* interface, const char* signal,
-                  std::optional<bool> arg);
-bool MockUpdateBool(sd_bus* bus, const char* dest, const char* path, const char* interface, const char* prop,
-                    bool value);
-bool MockUpdateIdle(sd_bus* bus, const char* dest, const char* path, bool hint, uint64_t since_mono_usec);
+bool MockAddMethod(sd_bus* bus, const char* dest, const char* path, const char* interface,
+                   const char* name, const char* in_sig, const char* out_sig,
+                   const std::string& code);
+bool MockEmitBool(sd_bus* bus, const char* dest, const char* path, const char* interface,
+                  const char* signal, std::optional<bool> arg);
+bool MockUpdateBool(sd_bus* bus, const char* dest, const char* path, const char* interface,
+                    const char* prop, bool value);
+bool MockUpdateIdle(sd_bus* bus, const char* dest, const char* path, bool hint,
+                    uint64_t since_mono_usec);
 /// Calls a method with no arguments and no result.
-bool CallVoid(sd_bus* bus, const char* dest, const char* path, const char* interface, const char* method);
+bool CallVoid(sd_bus* bus, const char* dest, const char* path, const char* interface,
+              const char* method);
 
 /// Runs `loop` until `done()` or `timeout`; true when done.
 bool RunUntil(uv_loop_t* loop, const std::function<bool()>& done,
@@ -119,11 +125,16 @@ struct IdleRecorder : platform::IdleSource::Listener {
   std::vector<std::string> failures;
 };
 
-/// Records what a power source reports, in order ("sleep 1", "wake", "battery 1", "lock 0", "failed").
+/// Records what a power source reports, in order ("sleep 1", "wake", "battery 1", "lock 0",
+/// "failed").
 struct PowerRecorder : platform::PowerSource::Listener {
-  void OnPrepareForSleep(bool s) override { events.push_back(std::string("sleep ") + (s ? "1" : "0")); }
+  void OnPrepareForSleep(bool s) override {
+    events.push_back(std::string("sleep ") + (s ? "1" : "0"));
+  }
   void OnWake(enforcer::Duration) override { events.push_back("wake"); }
-  void OnBatteryChanged(bool b) override { events.push_back(std::string("battery ") + (b ? "1" : "0")); }
+  void OnBatteryChanged(bool b) override {
+    events.push_back(std::string("battery ") + (b ? "1" : "0"));
+  }
   void OnLockChanged(bool l) override { events.push_back(std::string("lock ") + (l ? "1" : "0")); }
   void OnPowerSourceFailed(const Error& why) override {
     events.push_back("failed");

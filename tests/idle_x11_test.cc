@@ -28,7 +28,8 @@ TEST(IdleX11, IdleGrowsInputResetsItServerLossFails) {
   ASSERT_FALSE(rec.samples.empty());  // the first sample comes with Start
 
   // No input: idle grows past a second.
-  ASSERT_TRUE(RunUntil(&loop, [&] { return rec.samples.back().idle_for >= enforcer::Duration(1500); }));
+  ASSERT_TRUE(
+      RunUntil(&loop, [&] { return rec.samples.back().idle_for >= enforcer::Duration(1500); }));
   // Real input through XTEST resets it; eager polling reports it soon.
   source->SetEager(true);
   size_t before = rec.samples.size();
@@ -64,7 +65,7 @@ TEST(IdleX11, EagerInputArrivesByXSyncAlarmWithoutPolling) {
   IdleRecorder rec;
   ASSERT_TRUE(source->Start(&loop, &rec));
   testing::RunFor(&loop, 500ms);  // let idle grow past the alarm's threshold
-  source->SetEager(true);          // samples once and arms the alarm
+  source->SetEager(true);         // samples once and arms the alarm
   size_t armed = rec.samples.size();
   ASSERT_GE(armed, 2u);
   ASSERT_GE(rec.samples.back().idle_for, enforcer::Duration(400));
@@ -85,7 +86,8 @@ TEST(IdleX11, NoServerIsAnErrorAtStart) {
   IdleRecorder rec;
   auto started = source->Start(&loop, &rec);
   EXPECT_FALSE(started);
-  EXPECT_NE(started.error().message.find("cannot open display"), std::string::npos) << started.error().message;
+  EXPECT_NE(started.error().message.find("cannot open display"), std::string::npos)
+      << started.error().message;
   source.reset();
   uv_run(&loop, UV_RUN_DEFAULT);
   EXPECT_EQ(uv_loop_close(&loop), 0);

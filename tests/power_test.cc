@@ -37,7 +37,8 @@ void CloseLoop(uv_loop_t* loop) {
 std::vector<std::string> Inhibitors(sd_bus* bus) {
   std::vector<std::string> out;
   sd_bus_message* reply = nullptr;
-  if (sd_bus_call_method(bus, kLogind, kLogindPath, kManager, "ListInhibitors", nullptr, &reply, "") < 0) {
+  if (sd_bus_call_method(bus, kLogind, kLogindPath, kManager, "ListInhibitors", nullptr, &reply,
+                         "") < 0) {
     return {"<call failed>"};
   }
   sd_bus_message_enter_container(reply, 'a', "(ssssuu)");
@@ -54,11 +55,12 @@ class LogindPower : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(bus_.ok());
-    logind_ = std::make_unique<DbusMock>(bus_, true, kLogind, std::vector<std::string>{"--template", "logind"});
+    logind_ = std::make_unique<DbusMock>(bus_, true, kLogind,
+                                         std::vector<std::string>{"--template", "logind"});
     ASSERT_TRUE(logind_->ok());
-    ASSERT_GE(sd_bus_call_method(bus_.client(), kLogind, kLogindPath, "org.freedesktop.DBus.Mock", "AddSession",
-                                 nullptr, nullptr, "ssusb", "c1", "seat0", static_cast<uint32_t>(getuid()),
-                                 "tester", 1),
+    ASSERT_GE(sd_bus_call_method(bus_.client(), kLogind, kLogindPath, "org.freedesktop.DBus.Mock",
+                                 "AddSession", nullptr, nullptr, "ssusb", "c1", "seat0",
+                                 static_cast<uint32_t>(getuid()), "tester", 1),
               0);
     uv_loop_init(&loop_);
   }
@@ -85,7 +87,8 @@ TEST_F(LogindPower, SleepHoldsDelayInhibitorUntilReleasedThenRetakesIt) {
   ASSERT_TRUE(RunUntil(&loop_, [&] { return Inhibitors(bus_.client()).size() == 1; }));
   EXPECT_EQ(Inhibitors(bus_.client())[0], "sleep/dormant/delay");
 
-  ASSERT_TRUE(testing::MockEmitBool(bus_.client(), kLogind, kLogindPath, kManager, "PrepareForSleep", true));
+  ASSERT_TRUE(testing::MockEmitBool(bus_.client(), kLogind, kLogindPath, kManager,
+                                    "PrepareForSleep", true));
   ASSERT_TRUE(RunUntil(&loop_, [&] { return rec_.Saw("sleep 1"); }));
   // Still held: logind waits for it before sleeping.
   EXPECT_TRUE(source_->HoldsSleepLock());
@@ -94,7 +97,8 @@ TEST_F(LogindPower, SleepHoldsDelayInhibitorUntilReleasedThenRetakesIt) {
   EXPECT_FALSE(source_->HoldsSleepLock());
   ASSERT_TRUE(RunUntil(&loop_, [&] { return Inhibitors(bus_.client()).empty(); }));
 
-  ASSERT_TRUE(testing::MockEmitBool(bus_.client(), kLogind, kLogindPath, kManager, "PrepareForSleep", false));
+  ASSERT_TRUE(testing::MockEmitBool(bus_.client(), kLogind, kLogindPath, kManager,
+                                    "PrepareForSleep", false));
   ASSERT_TRUE(RunUntil(&loop_, [&] { return rec_.Saw("wake"); }));
   EXPECT_TRUE(rec_.Saw("sleep 0"));
   EXPECT_TRUE(source_->HoldsSleepLock());
@@ -109,8 +113,8 @@ TEST_F(LogindPower, LockAndUnlockSignalsAndLockedHint) {
   ASSERT_TRUE(RunUntil(&loop_, [&] { return rec_.events.back() == "lock 1"; }));
   ASSERT_TRUE(testing::CallVoid(bus_.client(), kLogind, kSessionPath, kSession, "Unlock"));
   ASSERT_TRUE(RunUntil(&loop_, [&] { return rec_.events.back() == "lock 0"; }));
-  ASSERT_GE(sd_bus_call_method(bus_.client(), kLogind, kSessionPath, kSession, "SetLockedHint", nullptr, nullptr,
-                               "b", 1),
+  ASSERT_GE(sd_bus_call_method(bus_.client(), kLogind, kSessionPath, kSession, "SetLockedHint",
+                               nullptr, nullptr, "b", 1),
             0);
   ASSERT_TRUE(RunUntil(&loop_, [&] { return rec_.events.back() == "lock 1"; }));
   EXPECT_EQ(rec_.events, (std::vector<std::string>{"lock 0", "lock 1", "lock 0", "lock 1"}));
@@ -137,11 +141,13 @@ TEST(UpowerPower, OnBatteryFollowsTheProperty) {
   auto started = source->Start(&loop, &rec);
   ASSERT_TRUE(started) << started.error().message;
   EXPECT_EQ(rec.events, std::vector<std::string>{"battery 0"});
-  ASSERT_TRUE(testing::MockUpdateBool(bus.client(), "org.freedesktop.UPower", "/org/freedesktop/UPower",
-                                      "org.freedesktop.UPower", "OnBattery", true));
+  ASSERT_TRUE(testing::MockUpdateBool(bus.client(), "org.freedesktop.UPower",
+                                      "/org/freedesktop/UPower", "org.freedesktop.UPower",
+                                      "OnBattery", true));
   ASSERT_TRUE(RunUntil(&loop, [&] { return rec.events.back() == "battery 1"; }));
-  ASSERT_TRUE(testing::MockUpdateBool(bus.client(), "org.freedesktop.UPower", "/org/freedesktop/UPower",
-                                      "org.freedesktop.UPower", "OnBattery", false));
+  ASSERT_TRUE(testing::MockUpdateBool(bus.client(), "org.freedesktop.UPower",
+                                      "/org/freedesktop/UPower", "org.freedesktop.UPower",
+                                      "OnBattery", false));
   ASSERT_TRUE(RunUntil(&loop, [&] { return rec.events.back() == "battery 0"; }));
   source.reset();
   CloseLoop(&loop);
@@ -212,9 +218,9 @@ TEST(SysfsPower, MissingTreeIsAnError) {
 
 TEST(SleepGap, BoottimeRunningAheadIsASleep) {
   SleepGapDetector d(enforcer::Duration(2000));
-  EXPECT_FALSE(d.Sample(10000, 5000));  // primes
-  EXPECT_FALSE(d.Sample(20000, 15000));  // both advanced 10 s: running (or stopped by SIGSTOP)
-  EXPECT_FALSE(d.Sample(21500, 16000));  // 1 s ahead: under the threshold
+  EXPECT_FALSE(d.Sample(10000, 5000));    // primes
+  EXPECT_FALSE(d.Sample(20000, 15000));   // both advanced 10 s: running (or stopped by SIGSTOP)
+  EXPECT_FALSE(d.Sample(21500, 16000));   // 1 s ahead: under the threshold
   auto slept = d.Sample(3621500, 16500);  // boottime jumped an hour
   ASSERT_TRUE(slept);
   EXPECT_EQ(*slept, enforcer::Duration(3621500 - 16500 - (21500 - 16000)));

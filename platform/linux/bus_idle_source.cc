@@ -33,7 +33,9 @@ Expected<void> BusIdleSource::OpenBus(uv_loop_t* loop, Listener* listener, UvBus
     Error why = fail_why_;
     l->OnIdleSourceFailed(why);  // last: the listener may delete us
   });
-  bus_->SetOnLost([this](const Error& e) { Fail(Error{e.code, std::string(name()) + ": " + e.message}); });
+  bus_->SetOnLost([this](const Error& e) {
+    Fail(Error{e.code, std::string(name()) + ": " + e.message});
+  });
   return {};
 }
 
@@ -41,8 +43,9 @@ int BusIdleSource::OnOwnerChanged(sd_bus_message* m, void* userdata, sd_bus_erro
   auto* self = static_cast<BusIdleSource*>(userdata);
   std::string new_owner = ReadNewOwner(m);
   if (new_owner == self->owner_) return 0;
-  self->Fail(Error{ENOENT, std::string(self->name()) + ": " + self->service_ +
-                               (new_owner.empty() ? " left the bus" : " changed owner (restarted)")});
+  self->Fail(
+      Error{ENOENT, std::string(self->name()) + ": " + self->service_ +
+                        (new_owner.empty() ? " left the bus" : " changed owner (restarted)")});
   return 0;
 }
 
@@ -63,7 +66,8 @@ void BusIdleSource::CloseBus() {
 Expected<void> BusIdleSource::CallAsync(BusSlot* slot, const char* path, const char* interface,
                                         const char* method, sd_bus_message_handler_t cb) {
   sd_bus_slot* s = nullptr;
-  int r = sd_bus_call_method_async(bus_->get(), &s, service_.c_str(), path, interface, method, cb, this, "");
+  int r = sd_bus_call_method_async(bus_->get(), &s, service_.c_str(), path, interface, method, cb,
+                                   this, "");
   if (r < 0) return BusError(std::string(name()) + ": " + method, nullptr, r);
   slot->reset(s);
   return {};

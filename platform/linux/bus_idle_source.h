@@ -14,7 +14,8 @@ namespace dormant::platform {
 class BusIdleSource : public IdleSource {
  protected:
   /// Connects, finds `service`'s owner (an error when none) and watches it.
-  Expected<void> OpenBus(uv_loop_t* loop, Listener* listener, UvBus::Kind kind, const char* service);
+  Expected<void> OpenBus(uv_loop_t* loop, Listener* listener, UvBus::Kind kind,
+                         const char* service);
   /// Closes the connection and everything on it.
   void CloseBus();
   /// Reports a failure once, from a fresh loop callback; OnFailed runs first.
@@ -25,8 +26,8 @@ class BusIdleSource : public IdleSource {
     if (!failed_ && listener_ != nullptr) listener_->OnIdleSample(idle_for);
   }
   /// Calls `method` (no arguments) on the service, asynchronously.
-  Expected<void> CallAsync(BusSlot* slot, const char* path, const char* interface, const char* method,
-                           sd_bus_message_handler_t cb);
+  Expected<void> CallAsync(BusSlot* slot, const char* path, const char* interface,
+                           const char* method, sd_bus_message_handler_t cb);
   /// Fails the source when `m` is an error reply; returns whether it was one.
   bool FailOnError(sd_bus_message* m, const char* what);
 
@@ -60,7 +61,8 @@ Expected<T> CallForValue(sd_bus* bus, const char* dest, const char* path, const 
   T value{};
   r = sd_bus_message_read_basic(reply, type, &value);
   sd_bus_message_unref(reply);
-  if (r <= 0) return BusError(std::string(what) + ": unexpected reply", nullptr, r == 0 ? -EBADMSG : r);
+  if (r <= 0)
+    return BusError(std::string(what) + ": unexpected reply", nullptr, r == 0 ? -EBADMSG : r);
   return value;
 }
 

@@ -222,14 +222,17 @@ class SignalFreezer final : public Freezer {
     if (st) stopped_[root] = StoppedTree{st->start_ticks, std::move(pids)};
   }
 
-  // The pids of the last Stop of `root`, if `root` is still that process; forgets them.
+  // The pids of the last Stop of `root`; forgets them. When the root died
+  // (or its pid now names another process) its stopped descendants still
+  // need their SIGCONT: they cannot have been reaped and their pids reused
+  // while stopped, except by a subreaper, so only the root is left out.
   std::vector<int> Recall(int root) {
     auto it = stopped_.find(root);
     if (it == stopped_.end()) return {};
     StoppedTree tree = std::move(it->second);
     stopped_.erase(it);
     auto st = procfs::ReadStat(root);
-    if (!st || st->start_ticks != tree.start_ticks) return {};
+    if (!st || st->start_ticks != tree.start_ticks) std::erase(tree.pids, root);
     return std::move(tree.pids);
   }
 

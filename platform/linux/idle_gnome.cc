@@ -46,13 +46,14 @@ Expected<void> GnomeIdleSource::Start(uv_loop_t* loop, Listener* listener) {
     Stop();
     return Error{e.code, "gnome: " + e.message};
   };
-  auto slot = MatchSignal(bus_->get(), kPath, kInterface, "WatchFired", &GnomeIdleSource::OnWatchFired, this);
+  auto slot = MatchSignal(bus_->get(), kPath, kInterface, "WatchFired",
+                          &GnomeIdleSource::OnWatchFired, this);
   if (!slot) return fail(slot.error());
   fired_slot_ = std::move(*slot);
   sd_bus_error err = SD_BUS_ERROR_NULL;
   sd_bus_message* reply = nullptr;
-  int r = sd_bus_call_method(bus_->get(), kService, kPath, kInterface, "AddIdleWatch", &err, &reply, "t",
-                             static_cast<uint64_t>(timing_.idle_gate.count()));
+  int r = sd_bus_call_method(bus_->get(), kService, kPath, kInterface, "AddIdleWatch", &err, &reply,
+                             "t", static_cast<uint64_t>(timing_.idle_gate.count()));
   if (r < 0) {
     Error e = BusError("AddIdleWatch", &err, r);
     sd_bus_error_free(&err);
@@ -61,7 +62,8 @@ Expected<void> GnomeIdleSource::Start(uv_loop_t* loop, Listener* listener) {
   r = sd_bus_message_read(reply, "u", &idle_watch_);
   sd_bus_message_unref(reply);
   if (r <= 0) return fail(Error{EBADMSG, "AddIdleWatch: unexpected reply"});
-  auto idle = CallForValue<uint64_t>(bus_->get(), kService, kPath, kInterface, "GetIdletime", 't', "GetIdletime");
+  auto idle = CallForValue<uint64_t>(bus_->get(), kService, kPath, kInterface, "GetIdletime", 't',
+                                     "GetIdletime");
   if (!idle) return fail(idle.error());
   refresh_ = MakeTimer(loop, this);
   enforcer::Duration now_idle(static_cast<int64_t>(*idle));
@@ -78,9 +80,11 @@ void GnomeIdleSource::EnterActive(enforcer::Duration idle_for) {
   uv_timer_start(
       refresh_.get(),
       [](uv_timer_t* t) {
-        if (t->data != nullptr) static_cast<GnomeIdleSource*>(t->data)->Report(enforcer::Duration(0));
+        if (t->data != nullptr)
+          static_cast<GnomeIdleSource*>(t->data)->Report(enforcer::Duration(0));
       },
-      static_cast<uint64_t>(timing_.active_refresh.count()), static_cast<uint64_t>(timing_.active_refresh.count()));
+      static_cast<uint64_t>(timing_.active_refresh.count()),
+      static_cast<uint64_t>(timing_.active_refresh.count()));
   Report(idle_for);
 }
 
@@ -107,7 +111,8 @@ int GnomeIdleSource::OnActiveWatchAdded(sd_bus_message* m, void* userdata, sd_bu
   }
   // Input between the idle watch firing and this watch existing would go
   // unseen until the next input; one query closes that gap.
-  if (auto r = self->CallAsync(&self->call_slot_, kPath, kInterface, "GetIdletime", &GnomeIdleSource::OnIdletime);
+  if (auto r = self->CallAsync(&self->call_slot_, kPath, kInterface, "GetIdletime",
+                               &GnomeIdleSource::OnIdletime);
       !r) {
     self->Fail(r.error());
   }
@@ -148,8 +153,8 @@ void GnomeIdleSource::Stop() {
     // Best effort, no reply wanted; flushed when the bus closes.
     for (uint32_t id : {idle_watch_, active_watch_}) {
       if (id != 0) {
-        sd_bus_call_method_async(bus_->get(), nullptr, kService, kPath, kInterface, "RemoveWatch", nullptr,
-                                 nullptr, "u", id);
+        sd_bus_call_method_async(bus_->get(), nullptr, kService, kPath, kInterface, "RemoveWatch",
+                                 nullptr, nullptr, "u", id);
       }
     }
   }

@@ -38,8 +38,8 @@ class KdeIdleSource final : public BusIdleSource {
 Expected<void> KdeIdleSource::Start(uv_loop_t* loop, Listener* listener) {
   if (auto r = OpenBus(loop, listener, UvBus::Kind::kSession, kService); !r) return r;
   // One synchronous call proves the service implements the method.
-  auto idle = CallForValue<uint32_t>(bus_->get(), kService, kPath, kInterface, "GetSessionIdleTime", 'u',
-                                     "GetSessionIdleTime");
+  auto idle = CallForValue<uint32_t>(bus_->get(), kService, kPath, kInterface, "GetSessionIdleTime",
+                                     'u', "GetSessionIdleTime");
   if (!idle) {
     Stop();
     return Error{idle.error().code, "kde: " + idle.error().message};
@@ -52,7 +52,9 @@ Expected<void> KdeIdleSource::Start(uv_loop_t* loop, Listener* listener) {
 
 void KdeIdleSource::Poll() {
   if (failed_ || call_slot_) return;  // one call in flight at most
-  if (auto r = CallAsync(&call_slot_, kPath, kInterface, "GetSessionIdleTime", &KdeIdleSource::OnIdleTime); !r) {
+  if (auto r = CallAsync(&call_slot_, kPath, kInterface, "GetSessionIdleTime",
+                         &KdeIdleSource::OnIdleTime);
+      !r) {
     Fail(r.error());
   }
 }
@@ -95,6 +97,8 @@ void KdeIdleSource::Stop() {
 
 }  // namespace
 
-std::unique_ptr<IdleSource> NewKdeIdleSource(IdleTiming timing) { return std::make_unique<KdeIdleSource>(timing); }
+std::unique_ptr<IdleSource> NewKdeIdleSource(IdleTiming timing) {
+  return std::make_unique<KdeIdleSource>(timing);
+}
 
 }  // namespace dormant::platform

@@ -53,11 +53,13 @@ Expected<std::string> LogindSessionPath(sd_bus* bus) {
   sd_bus_message* reply = nullptr;
   const char* id = std::getenv("XDG_SESSION_ID");
   int r = id != nullptr && *id != '\0'
-              ? sd_bus_call_method(bus, kService, kManagerPath, kManager, "GetSession", &err, &reply, "s", id)
-              : sd_bus_call_method(bus, kService, kManagerPath, kManager, "GetSessionByPID", &err, &reply, "u",
-                                   static_cast<uint32_t>(getpid()));
+              ? sd_bus_call_method(bus, kService, kManagerPath, kManager, "GetSession", &err,
+                                   &reply, "s", id)
+              : sd_bus_call_method(bus, kService, kManagerPath, kManager, "GetSessionByPID", &err,
+                                   &reply, "u", static_cast<uint32_t>(getpid()));
   if (r < 0) {
-    Error e = BusError(id != nullptr ? std::string("GetSession(") + id + ")" : "GetSessionByPID", &err, r);
+    Error e = BusError(id != nullptr ? std::string("GetSession(") + id + ")" : "GetSessionByPID",
+                       &err, r);
     sd_bus_error_free(&err);
     return e;
   }
@@ -80,8 +82,8 @@ Expected<void> LogindIdleSource::Start(uv_loop_t* loop, Listener* listener) {
   auto path = LogindSessionPath(bus_->get());
   if (!path) return fail(path.error());
   session_path_ = *path;
-  auto slot = MatchPropertiesChanged(bus_->get(), session_path_.c_str(), &LogindIdleSource::OnPropertiesChanged,
-                                     this);
+  auto slot = MatchPropertiesChanged(bus_->get(), session_path_.c_str(),
+                                     &LogindIdleSource::OnPropertiesChanged, this);
   if (!slot) return fail(slot.error());
   props_slot_ = std::move(*slot);
   refresh_ = MakeTimer(loop, this);
@@ -93,8 +95,8 @@ Expected<void> LogindIdleSource::ReadAndReport() {
   sd_bus_error err = SD_BUS_ERROR_NULL;
   int hint = 0;
   uint64_t since_usec = 0;
-  int r = sd_bus_get_property_trivial(bus_->get(), kService, session_path_.c_str(), kSession, "IdleHint", &err,
-                                      'b', &hint);
+  int r = sd_bus_get_property_trivial(bus_->get(), kService, session_path_.c_str(), kSession,
+                                      "IdleHint", &err, 'b', &hint);
   if (r >= 0) {
     r = sd_bus_get_property_trivial(bus_->get(), kService, session_path_.c_str(), kSession,
                                     "IdleSinceHintMonotonic", &err, 't', &since_usec);
@@ -110,7 +112,8 @@ Expected<void> LogindIdleSource::ReadAndReport() {
       uv_timer_start(
           refresh_.get(),
           [](uv_timer_t* t) {
-            if (t->data != nullptr) static_cast<LogindIdleSource*>(t->data)->Report(enforcer::Duration(0));
+            if (t->data != nullptr)
+              static_cast<LogindIdleSource*>(t->data)->Report(enforcer::Duration(0));
           },
           every, every);
     }
@@ -128,7 +131,8 @@ int LogindIdleSource::OnPropertiesChanged(sd_bus_message* m, void* userdata, sd_
   if (!SenderIs(m, self->owner_) || self->failed_) return 0;
   const char* interface = nullptr;
   if (sd_bus_message_read(m, "s", &interface) <= 0 || std::string(interface) != kSession) return 0;
-  if (auto r = self->ReadAndReport(); !r) self->Fail(Error{r.error().code, "logind: " + r.error().message});
+  if (auto r = self->ReadAndReport(); !r)
+    self->Fail(Error{r.error().code, "logind: " + r.error().message});
   return 0;
 }
 

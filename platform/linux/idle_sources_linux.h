@@ -31,6 +31,10 @@ struct IdleTiming {
   bool use_xsync = true;
 };
 
+/// The timings CreateIdleSource uses for kde and tty (slower eager polls).
+IdleTiming KdeTiming();
+IdleTiming TtyTiming();
+
 /// XScreenSaver on `display` ("" = $DISPLAY).
 std::unique_ptr<IdleSource> NewX11IdleSource(std::string display = "", IdleTiming timing = {});
 /// org.gnome.Mutter.IdleMonitor on the session bus.

@@ -36,7 +36,8 @@ std::string ControllingTerminal() {
   }
   unsigned major = gnu_dev_major(static_cast<dev_t>(tty_nr));
   unsigned minor = gnu_dev_minor(static_cast<dev_t>(tty_nr));
-  if (major >= 136 && major <= 143) return "/dev/pts/" + std::to_string((major - 136) * 256 + minor);
+  if (major >= 136 && major <= 143)
+    return "/dev/pts/" + std::to_string((major - 136) * 256 + minor);
   if (major == 4 && minor < 64) return "/dev/tty" + std::to_string(minor);
   return "";
 }

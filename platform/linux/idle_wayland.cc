@@ -25,7 +25,8 @@ class WaylandIdleSource final : public IdleSource {
   void Stop() override;
 
   // Protocol callbacks (public for the listener tables below).
-  static void OnGlobal(void* self, wl_registry* registry, uint32_t id, const char* interface, uint32_t version);
+  static void OnGlobal(void* self, wl_registry* registry, uint32_t id, const char* interface,
+                       uint32_t version);
   static void OnGlobalRemove(void*, wl_registry*, uint32_t) {}
   static void OnIdled(void* self, ext_idle_notification_v1*);
   static void OnResumed(void* self, ext_idle_notification_v1*);
@@ -52,16 +53,18 @@ class WaylandIdleSource final : public IdleSource {
   Error fail_why_;
 };
 
-const wl_registry_listener kRegistryListener = {&WaylandIdleSource::OnGlobal, &WaylandIdleSource::OnGlobalRemove};
+const wl_registry_listener kRegistryListener = {&WaylandIdleSource::OnGlobal,
+                                                &WaylandIdleSource::OnGlobalRemove};
 const ext_idle_notification_v1_listener kNotificationListener = {&WaylandIdleSource::OnIdled,
                                                                  &WaylandIdleSource::OnResumed};
 
-void WaylandIdleSource::OnGlobal(void* userdata, wl_registry* registry, uint32_t id, const char* interface,
-                                 uint32_t) {
+void WaylandIdleSource::OnGlobal(void* userdata, wl_registry* registry, uint32_t id,
+                                 const char* interface, uint32_t) {
   auto* self = static_cast<WaylandIdleSource*>(userdata);
-  if (std::strcmp(interface, ext_idle_notifier_v1_interface.name) == 0 && self->notifier_ == nullptr) {
-    self->notifier_ =
-        static_cast<ext_idle_notifier_v1*>(wl_registry_bind(registry, id, &ext_idle_notifier_v1_interface, 1));
+  if (std::strcmp(interface, ext_idle_notifier_v1_interface.name) == 0 &&
+      self->notifier_ == nullptr) {
+    self->notifier_ = static_cast<ext_idle_notifier_v1*>(
+        wl_registry_bind(registry, id, &ext_idle_notifier_v1_interface, 1));
   } else if (std::strcmp(interface, wl_seat_interface.name) == 0 && self->seat_ == nullptr) {
     self->seat_ = static_cast<wl_seat*>(wl_registry_bind(registry, id, &wl_seat_interface, 1));
   }
@@ -70,7 +73,8 @@ void WaylandIdleSource::OnGlobal(void* userdata, wl_registry* registry, uint32_t
 Expected<void> WaylandIdleSource::Start(uv_loop_t* loop, Listener* listener) {
   display_ = wl_display_connect(nullptr);  // $WAYLAND_DISPLAY
   if (display_ == nullptr) {
-    return Error{ECONNREFUSED, std::string("wayland: cannot connect to the compositor: ") + std::strerror(errno)};
+    return Error{ECONNREFUSED,
+                 std::string("wayland: cannot connect to the compositor: ") + std::strerror(errno)};
   }
   registry_ = wl_display_get_registry(display_);
   wl_registry_add_listener(registry_, &kRegistryListener, this);
@@ -122,7 +126,8 @@ void WaylandIdleSource::EnterActive() {
   uv_timer_start(
       refresh_.get(),
       [](uv_timer_t* t) {
-        if (t->data != nullptr) static_cast<WaylandIdleSource*>(t->data)->Report(enforcer::Duration(0));
+        if (t->data != nullptr)
+          static_cast<WaylandIdleSource*>(t->data)->Report(enforcer::Duration(0));
       },
       every, every);
   Report(enforcer::Duration(0));

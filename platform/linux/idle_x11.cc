@@ -54,7 +54,8 @@ int QuietIOError(Display*) { return 0; }
 
 class X11IdleSource final : public IdleSource {
  public:
-  X11IdleSource(std::string display, IdleTiming timing) : display_(std::move(display)), timing_(timing) {}
+  X11IdleSource(std::string display, IdleTiming timing)
+      : display_(std::move(display)), timing_(timing) {}
   ~X11IdleSource() override { Stop(); }
 
   std::string_view name() const override { return "x11"; }
@@ -63,7 +64,9 @@ class X11IdleSource final : public IdleSource {
   void Stop() override;
 
  private:
-  static void OnIOError(Display*, void* self) { static_cast<X11IdleSource*>(self)->io_error_ = true; }
+  static void OnIOError(Display*, void* self) {
+    static_cast<X11IdleSource*>(self)->io_error_ = true;
+  }
   void Poll();
   void Schedule();
   void FindIdleCounter();
@@ -134,7 +137,9 @@ void X11IdleSource::FindIdleCounter() {
   int error_base = 0;
   int major = 0;
   int minor = 0;
-  if (!XSyncQueryExtension(dpy_, &event_base, &error_base) || !XSyncInitialize(dpy_, &major, &minor)) return;
+  if (!XSyncQueryExtension(dpy_, &event_base, &error_base) ||
+      !XSyncInitialize(dpy_, &major, &minor))
+    return;
   int n = 0;
   XSyncSystemCounter* counters = XSyncListSystemCounters(dpy_, &n);
   for (int i = 0; i < n; ++i) {
@@ -153,8 +158,8 @@ void X11IdleSource::ArmAlarm(unsigned long idle_ms) {
   attr.trigger.test_type = XSyncNegativeTransition;
   XSyncIntToValue(&attr.delta, 0);
   attr.events = True;
-  unsigned long mask =
-      XSyncCACounter | XSyncCAValueType | XSyncCAValue | XSyncCATestType | XSyncCADelta | XSyncCAEvents;
+  unsigned long mask = XSyncCACounter | XSyncCAValueType | XSyncCAValue | XSyncCATestType |
+                       XSyncCADelta | XSyncCAEvents;
   if (alarm_ == None) {
     alarm_ = XSyncCreateAlarm(dpy_, mask, &attr);
   } else {

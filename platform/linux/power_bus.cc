@@ -31,7 +31,9 @@ Expected<void> BusPowerSource::OpenBus(uv_loop_t* loop, Listener* listener, cons
     Error why = fail_why_;
     l->OnPowerSourceFailed(why);  // last: the listener may delete us
   });
-  bus_->SetOnLost([this](const Error& e) { Fail(Error{e.code, std::string(name()) + ": " + e.message}); });
+  bus_->SetOnLost([this](const Error& e) {
+    Fail(Error{e.code, std::string(name()) + ": " + e.message});
+  });
   return {};
 }
 
@@ -39,8 +41,9 @@ int BusPowerSource::OnOwnerChanged(sd_bus_message* m, void* userdata, sd_bus_err
   auto* self = static_cast<BusPowerSource*>(userdata);
   std::string new_owner = ReadNewOwner(m);
   if (new_owner == self->owner_) return 0;
-  self->Fail(Error{ENOENT, std::string(self->name()) + ": " + self->service_ +
-                               (new_owner.empty() ? " left the bus" : " changed owner (restarted)")});
+  self->Fail(
+      Error{ENOENT, std::string(self->name()) + ": " + self->service_ +
+                        (new_owner.empty() ? " left the bus" : " changed owner (restarted)")});
   return 0;
 }
 

@@ -36,14 +36,17 @@ class AutoPowerSource final : public PowerSource {
   // Forwards one part's reports, folding repeated wakes.
   class Part : public Listener {
    public:
-    Part(AutoPowerSource* owner, std::unique_ptr<PowerSource> source) : owner_(owner), source(std::move(source)) {}
+    Part(AutoPowerSource* owner, std::unique_ptr<PowerSource> source)
+        : owner_(owner), source(std::move(source)) {}
     void OnPrepareForSleep(bool sleeping) override {
       if (sleeping || !owner_->WakeIsRepeat(false)) owner_->listener_->OnPrepareForSleep(sleeping);
     }
     void OnWake(enforcer::Duration slept) override {
       if (!owner_->WakeIsRepeat(true)) owner_->listener_->OnWake(slept);
     }
-    void OnBatteryChanged(bool on_battery) override { owner_->listener_->OnBatteryChanged(on_battery); }
+    void OnBatteryChanged(bool on_battery) override {
+      owner_->listener_->OnBatteryChanged(on_battery);
+    }
     void OnLockChanged(bool locked) override { owner_->listener_->OnLockChanged(locked); }
     void OnPowerSourceFailed(const Error& why) override { owner_->PartFailed(this, why); }
 
@@ -114,7 +117,8 @@ Expected<std::unique_ptr<PowerSource>> CreatePowerSource(const std::string& name
   if (name == "sysfs") return NewSysfsPowerSource();
   if (name == "clock") return NewClockPowerSource();
   if (name == "auto") return std::unique_ptr<PowerSource>(std::make_unique<AutoPowerSource>());
-  return Error{EINVAL, "unknown power source \"" + name + "\" (expected logind, upower, sysfs, clock or auto)"};
+  return Error{EINVAL, "unknown power source \"" + name +
+                           "\" (expected logind, upower, sysfs, clock or auto)"};
 }
 
 }  // namespace dormant::platform

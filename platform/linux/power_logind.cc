@@ -73,8 +73,8 @@ Expected<void> LogindPowerSource::TakeSleepLock() {
   if (lock_fd_ >= 0) return {};
   sd_bus_error err = SD_BUS_ERROR_NULL;
   sd_bus_message* reply = nullptr;
-  int r = sd_bus_call_method(bus_->get(), kService, kManagerPath, kManager, "Inhibit", &err, &reply, "ssss",
-                             "sleep", "dormant", "suspend providers before sleep", "delay");
+  int r = sd_bus_call_method(bus_->get(), kService, kManagerPath, kManager, "Inhibit", &err, &reply,
+                             "ssss", "sleep", "dormant", "suspend providers before sleep", "delay");
   if (r < 0) {
     Error e = BusError("Inhibit(sleep, delay)", &err, r);
     sd_bus_error_free(&err);
@@ -107,12 +107,14 @@ Expected<void> LogindPowerSource::WatchSession() {
   auto unlock = MatchSignal(bus_->get(), p, kSession, "Unlock", &LogindPowerSource::OnUnlock, this);
   if (!unlock) return unlock.error();
   unlock_slot_ = std::move(*unlock);
-  auto props = MatchPropertiesChanged(bus_->get(), p, &LogindPowerSource::OnSessionProperties, this);
+  auto props =
+      MatchPropertiesChanged(bus_->get(), p, &LogindPowerSource::OnSessionProperties, this);
   if (!props) return props.error();
   props_slot_ = std::move(*props);
   int hint = 0;
   sd_bus_error err = SD_BUS_ERROR_NULL;
-  int r = sd_bus_get_property_trivial(bus_->get(), kService, p, kSession, "LockedHint", &err, 'b', &hint);
+  int r = sd_bus_get_property_trivial(bus_->get(), kService, p, kSession, "LockedHint", &err, 'b',
+                                      &hint);
   sd_bus_error_free(&err);
   if (r >= 0) SetLocked(hint != 0);
   return {};
@@ -166,7 +168,8 @@ int LogindPowerSource::OnSessionProperties(sd_bus_message* m, void* userdata, sd
   auto* self = static_cast<LogindPowerSource*>(userdata);
   if (!SenderIs(m, self->owner_) || self->failed_) return 0;
   const char* interface = nullptr;
-  if (sd_bus_message_read(m, "s", &interface) <= 0 || std::strcmp(interface, kSession) != 0) return 0;
+  if (sd_bus_message_read(m, "s", &interface) <= 0 || std::strcmp(interface, kSession) != 0)
+    return 0;
   if (sd_bus_message_enter_container(m, 'a', "{sv}") <= 0) return 0;
   while (sd_bus_message_enter_container(m, 'e', "sv") > 0) {
     const char* prop = nullptr;
@@ -193,6 +196,8 @@ void LogindPowerSource::Stop() {
 
 }  // namespace
 
-std::unique_ptr<PowerSource> NewLogindPowerSource() { return std::make_unique<LogindPowerSource>(); }
+std::unique_ptr<PowerSource> NewLogindPowerSource() {
+  return std::make_unique<LogindPowerSource>();
+}
 
 }  // namespace dormant::platform

@@ -6,8 +6,8 @@
 #include <string>
 
 #include "enforcer/time.h"
-#include "platform/power_source.h"
 #include "platform/linux/sdbus_uv.h"
+#include "platform/power_source.h"
 
 namespace dormant::platform {
 
@@ -19,12 +19,13 @@ std::unique_ptr<PowerSource> NewUpowerPowerSource();
 /// /sys/class/power_supply under `sysfs_root` ("" = $DORMANT_SYSFS_ROOT, else
 /// /sys), read every `poll`: on battery when some supply has an `online` file
 /// and none reads 1.
-std::unique_ptr<PowerSource> NewSysfsPowerSource(std::string sysfs_root = "",
-                                                 enforcer::Duration poll = enforcer::Duration(10000));
+std::unique_ptr<PowerSource> NewSysfsPowerSource(
+    std::string sysfs_root = "", enforcer::Duration poll = enforcer::Duration(10000));
 /// Reads CLOCK_BOOTTIME and CLOCK_MONOTONIC every `every`; a gap of at least
 /// `threshold` is a wake (OnPrepareForSleep(false), then OnWake).
-std::unique_ptr<PowerSource> NewClockPowerSource(enforcer::Duration every = enforcer::Duration(10000),
-                                                 enforcer::Duration threshold = enforcer::Duration(2000));
+std::unique_ptr<PowerSource> NewClockPowerSource(
+    enforcer::Duration every = enforcer::Duration(10000),
+    enforcer::Duration threshold = enforcer::Duration(2000));
 
 /// Shared plumbing of the D-Bus power sources: the connection, the service's
 /// owner, and failures reported once from a fresh loop callback.

@@ -23,7 +23,8 @@ std::string ReadLine(const std::string& path) {
 
 class SysfsPowerSource final : public PowerSource {
  public:
-  SysfsPowerSource(std::string root, enforcer::Duration poll) : root_(std::move(root)), poll_(poll) {}
+  SysfsPowerSource(std::string root, enforcer::Duration poll)
+      : root_(std::move(root)), poll_(poll) {}
   ~SysfsPowerSource() override { Stop(); }
 
   std::string_view name() const override { return "sysfs"; }
@@ -95,7 +96,8 @@ void SysfsPowerSource::Poll() {
 
 class ClockPowerSource final : public PowerSource {
  public:
-  ClockPowerSource(enforcer::Duration every, enforcer::Duration threshold) : every_(every), detector_(threshold) {}
+  ClockPowerSource(enforcer::Duration every, enforcer::Duration threshold)
+      : every_(every), detector_(threshold) {}
   ~ClockPowerSource() override { Stop(); }
 
   std::string_view name() const override { return "clock"; }
@@ -134,7 +136,8 @@ std::unique_ptr<PowerSource> NewSysfsPowerSource(std::string sysfs_root, enforce
   return std::make_unique<SysfsPowerSource>(std::move(sysfs_root), poll);
 }
 
-std::unique_ptr<PowerSource> NewClockPowerSource(enforcer::Duration every, enforcer::Duration threshold) {
+std::unique_ptr<PowerSource> NewClockPowerSource(enforcer::Duration every,
+                                                 enforcer::Duration threshold) {
   return std::make_unique<ClockPowerSource>(every, threshold);
 }
 

@@ -43,8 +43,8 @@ Expected<void> UpowerPowerSource::Start(uv_loop_t* loop, Listener* listener) {
   props_slot_ = std::move(*props);
   int on_battery = 0;
   sd_bus_error err = SD_BUS_ERROR_NULL;
-  int r = sd_bus_get_property_trivial(bus_->get(), kService, kPath, kInterface, "OnBattery", &err, 'b',
-                                      &on_battery);
+  int r = sd_bus_get_property_trivial(bus_->get(), kService, kPath, kInterface, "OnBattery", &err,
+                                      'b', &on_battery);
   if (r < 0) {
     Error e = BusError("upower: reading OnBattery", &err, r);
     sd_bus_error_free(&err);
@@ -59,7 +59,8 @@ int UpowerPowerSource::OnProperties(sd_bus_message* m, void* userdata, sd_bus_er
   auto* self = static_cast<UpowerPowerSource*>(userdata);
   if (!SenderIs(m, self->owner_) || self->failed_) return 0;
   const char* interface = nullptr;
-  if (sd_bus_message_read(m, "s", &interface) <= 0 || std::strcmp(interface, kInterface) != 0) return 0;
+  if (sd_bus_message_read(m, "s", &interface) <= 0 || std::strcmp(interface, kInterface) != 0)
+    return 0;
   if (sd_bus_message_enter_container(m, 'a', "{sv}") <= 0) return 0;
   while (sd_bus_message_enter_container(m, 'e', "sv") > 0) {
     const char* prop = nullptr;
@@ -77,6 +78,8 @@ int UpowerPowerSource::OnProperties(sd_bus_message* m, void* userdata, sd_bus_er
 
 }  // namespace
 
-std::unique_ptr<PowerSource> NewUpowerPowerSource() { return std::make_unique<UpowerPowerSource>(); }
+std::unique_ptr<PowerSource> NewUpowerPowerSource() {
+  return std::make_unique<UpowerPowerSource>();
+}
 
 }  // namespace dormant::platform

@@ -28,6 +28,14 @@ Error Errno(int err, const char* what) { return Error{err, std::string(what) + "
 // One LISTEN request: netlink header, connector header, then the op.
 constexpr size_t kRequestSize = NLMSG_LENGTH(sizeof(cn_msg) + sizeof(proc_cn_mcast_op));
 
+// The event in a connector message. It sits at offset 36 of the datagram, and
+// proc_event wants 8-byte alignment (its timestamp), so copy it out.
+proc_event EventOf(const cn_msg* cn) {
+  proc_event ev;
+  std::memcpy(&ev, cn->data, sizeof ev);
+  return ev;
+}
+
 class NetlinkWatcher final : public ProcessWatcher {
  public:
   explicit NetlinkWatcher(procfs::Fd sock) : sock_(std::move(sock)) {}
@@ -74,9 +82,9 @@ class NetlinkWatcher final : public ProcessWatcher {
            nl = NLMSG_NEXT(nl, left)) {
         auto* cn = static_cast<cn_msg*>(NLMSG_DATA(nl));
         if (nl->nlmsg_len < NLMSG_LENGTH(sizeof(cn_msg) + sizeof(proc_event))) continue;
-        auto* ev = reinterpret_cast<proc_event*>(cn->data);
-        if (ev->what == proc_event::PROC_EVENT_NONE && cn->ack == ack + 1) {
-          return static_cast<int>(ev->event_data.ack.err);
+        proc_event ev = EventOf(cn);
+        if (ev.what == proc_event::PROC_EVENT_NONE && cn->ack == ack + 1) {
+          return static_cast<int>(ev.event_data.ack.err);
         }
       }
     }
@@ -92,10 +100,10 @@ class NetlinkWatcher final : public ProcessWatcher {
       if (nl->nlmsg_len < NLMSG_LENGTH(sizeof(cn_msg) + sizeof(proc_event))) continue;
       auto* cn = static_cast<const cn_msg*>(NLMSG_DATA(nl));
       if (cn->id.idx != CN_IDX_PROC || cn->id.val != CN_VAL_PROC) continue;
-      const auto* ev = reinterpret_cast<const proc_event*>(cn->data);
-      switch (ev->what) {
+      const proc_event ev = EventOf(cn);
+      switch (ev.what) {
         case proc_event::PROC_EVENT_FORK: {
-          const auto& f = ev->event_data.fork;
+          const auto& f = ev.event_data.fork;
           if (f.child_pid == f.child_tgid) {
             out->push_back({ProcEvent::Kind::kFork, f.child_tgid, f.parent_tgid});
           }
@@ -103,11 +111,11 @@ class NetlinkWatcher final : public ProcessWatcher {
         }
         case proc_event::PROC_EVENT_EXEC: {
           // exec makes the calling thread the leader, so pid == tgid here.
-          out->push_back({ProcEvent::Kind::kExec, ev->event_data.exec.process_tgid, 0});
+          out->push_back({ProcEvent::Kind::kExec, ev.event_data.exec.process_tgid, 0});
           break;
         }
         case proc_event::PROC_EVENT_EXIT: {
-          const auto& e = ev->event_data.exit;
+          const auto& e = ev.event_data.exit;
           if (e.process_pid == e.process_tgid) {
             out->push_back({ProcEvent::Kind::kExit, e.process_tgid, 0});
           }

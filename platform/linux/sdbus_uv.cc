@@ -37,11 +37,13 @@ Error BusError(const std::string& what, const sd_bus_error* e, int r) {
 Expected<std::unique_ptr<UvBus>> UvBus::Open(uv_loop_t* loop, Kind kind) {
   sd_bus* bus = nullptr;
   int r = kind == Kind::kSession ? sd_bus_open_user(&bus) : sd_bus_open_system(&bus);
-  const char* what = kind == Kind::kSession ? "connect to the session bus" : "connect to the system bus";
+  const char* what =
+      kind == Kind::kSession ? "connect to the session bus" : "connect to the system bus";
   if (r < 0) return BusError(what, nullptr, r);
   sd_bus_set_method_call_timeout(bus, kMethodCallTimeoutUsec);
   std::unique_ptr<UvBus> self(new UvBus(loop, bus, kind));
-  if (auto a = self->Attach(); !a) return Error{a.error().code, std::string(what) + ": " + a.error().message};
+  if (auto a = self->Attach(); !a)
+    return Error{a.error().code, std::string(what) + ": " + a.error().message};
   return self;
 }
 
@@ -81,7 +83,8 @@ void UvBus::Process() {
     if (r == 0) break;
     if (lost_) return;  // a handler may have found the bus broken
   }
-  if (sd_bus_is_open(bus_) <= 0) return Lost(Error{ECONNRESET, std::string(what()) + " connection closed"});
+  if (sd_bus_is_open(bus_) <= 0)
+    return Lost(Error{ECONNRESET, std::string(what()) + " connection closed"});
   Arm();
 }
 
@@ -122,8 +125,8 @@ void UvBus::Lost(Error why) {
 Expected<std::string> GetNameOwner(sd_bus* bus, const char* name) {
   sd_bus_error err = SD_BUS_ERROR_NULL;
   sd_bus_message* reply = nullptr;
-  int r = sd_bus_call_method(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
-                             "GetNameOwner", &err, &reply, "s", name);
+  int r = sd_bus_call_method(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                             "org.freedesktop.DBus", "GetNameOwner", &err, &reply, "s", name);
   if (r < 0) {
     Error e = BusError(std::string("GetNameOwner(") + name + ")", &err, r);
     sd_bus_error_free(&err);
@@ -158,7 +161,8 @@ std::string ReadNewOwner(sd_bus_message* m) {
   const char* name = nullptr;
   const char* old_owner = nullptr;
   const char* new_owner = nullptr;
-  if (sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) < 0 || new_owner == nullptr) return "";
+  if (sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) < 0 || new_owner == nullptr)
+    return "";
   return new_owner;
 }
 
@@ -169,8 +173,8 @@ Expected<BusSlot> MatchPropertiesChanged(sd_bus* bus, const char* path, sd_bus_m
   return AddMatch(bus, rule, cb, userdata);
 }
 
-Expected<BusSlot> MatchSignal(sd_bus* bus, const char* path, const char* interface, const char* member,
-                              sd_bus_message_handler_t cb, void* userdata) {
+Expected<BusSlot> MatchSignal(sd_bus* bus, const char* path, const char* interface,
+                              const char* member, sd_bus_message_handler_t cb, void* userdata) {
   std::string rule = "type='signal',path='" + std::string(path) + "',interface='" + interface +
                      "',member='" + member + "'";
   return AddMatch(bus, rule, cb, userdata);

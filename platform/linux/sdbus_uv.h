@@ -75,8 +75,8 @@ Expected<BusSlot> MatchPropertiesChanged(sd_bus* bus, const char* path, sd_bus_m
                                          void* userdata);
 /// Subscribes to signal `member` of `interface` on `path` from any sender;
 /// handlers check the sender themselves (see SenderIs).
-Expected<BusSlot> MatchSignal(sd_bus* bus, const char* path, const char* interface, const char* member,
-                              sd_bus_message_handler_t cb, void* userdata);
+Expected<BusSlot> MatchSignal(sd_bus* bus, const char* path, const char* interface,
+                              const char* member, sd_bus_message_handler_t cb, void* userdata);
 /// True when `m` was sent by unique name `owner`.
 bool SenderIs(sd_bus_message* m, const std::string& owner);
 

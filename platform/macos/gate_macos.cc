@@ -1,0 +1,41 @@
+// macOS has no seccomp: the gate is unavailable there, and says so. Callers
+// carry no #ifdef: `gate = "on"` refuses to start, `auto` goes on without it.
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "platform/gate.h"
+
+namespace dormant::platform {
+namespace {
+
+Error NoSeccomp() { return Error{ENOSYS, "no seccomp on macOS: the exec/connect gate is unavailable"}; }
+
+}  // namespace
+
+Expected<std::unique_ptr<GateProgram>> CompileGate(const GateOptions&) { return NoSeccomp(); }
+int InstallGateInChild(const GateProgram&, int) { return -ENOSYS; }
+int SendListener(int, int) { return -ENOSYS; }
+Expected<int> ReceiveListener(int, int) { return NoSeccomp(); }
+long ServeBlocking(int, const GateDecider&, int, int) { return -ENOSYS; }
+long ServeContinueForever(int) { return -ENOSYS; }
+bool CanCreateUserNamespace() { return false; }
+std::vector<std::string> SetuidHelpers(const std::string&) { return {}; }
+std::optional<std::string> GateUnsafeReason(const std::string&) { return "no seccomp on macOS"; }
+
+struct Gate::Impl {
+  GateCounters counters;
+};
+
+Gate::Gate(uv_loop_t*, int listener_fd, GateDecider, int) : impl_(std::make_unique<Impl>()) {
+  if (listener_fd >= 0) close(listener_fd);  // owned, as on Linux
+}
+Gate::~Gate() = default;
+Expected<void> Gate::Start() { return NoSeccomp(); }
+bool Gate::Answer(uint64_t, Verdict) { return false; }
+void Gate::Close() {}
+bool Gate::finished() const { return true; }
+size_t Gate::held() const { return 0; }
+GateCounters Gate::counters() const { return impl_->counters; }
+
+}  // namespace dormant::platform
