@@ -449,6 +449,7 @@ nlohmann::json Supervisor::StatusJson() {
                 {"locked", s.locked},
                 {"waiting_for_input", s.waiting_for_input}};
   j["paused"] = s.paused;
+  j["lockout"] = s.lockout.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.lockout);
   j["freezer"] = std::string(freezer_->name());
   j["providers"] = nlohmann::json::array();
   for (const auto& p : s.providers) {
