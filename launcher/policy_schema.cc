@@ -114,14 +114,10 @@ std::vector<KeySpec> BuildSchema() {
   std::vector<KeySpec> keys;
 
   // [idle]
-  KeySpec source;
-  source.key = "idle.source";
-  source.type = KeyType::kEnum;
-  source.strict = Strict::kFixed;
-  source.unit = "-";
+  // A string in the model (more sources will come), an enum in the file.
+  KeySpec source = Base("idle.source", KeyType::kEnum, Strict::kFixed, "where idle time comes from",
+                        "\"auto\"");
   source.choices = {"manual", "auto", "x11", "gnome", "kde", "wayland", "logind", "tty"};
-  source.doc = "where idle time comes from";
-  source.example = "\"auto\"";
   source.get = [](const Policy& p, const ProviderMatcher*) { return Value(p.idle.source); };
   source.set = [](Policy& p, ProviderMatcher*, const Value& v) {
     p.idle.source = std::get<std::string>(v);
@@ -208,13 +204,9 @@ std::vector<KeySpec> BuildSchema() {
       {{SandboxNetwork::kAlways, "always"}, {SandboxNetwork::kWhenActive, "when-active"}},
       Strict::kOrder, "when providers may open new IP connections (loopback always allowed)",
       "\"when-active\""));
-  KeySpec deny;
-  deny.key = "sandbox.deny_exec";
-  deny.type = KeyType::kMatcherList;
-  deny.strict = Strict::kSuperset;
-  deny.unit = "-";
-  deny.doc = "matchers (name, exe, args) whose exec the gate refuses";
-  deny.example = "[{ name = \"aider\", exe = \"aider\" }]";
+  KeySpec deny = Base("sandbox.deny_exec", KeyType::kMatcherList, Strict::kSuperset,
+                      "matchers (name, exe, args) whose exec the gate refuses",
+                      "[{ name = \"aider\", exe = \"aider\" }]");
   deny.get = [](const Policy& p, const ProviderMatcher*) { return Value(p.sandbox.deny_exec); };
   deny.set = [](Policy& p, ProviderMatcher*, const Value& v) {
     p.sandbox.deny_exec = std::get<std::vector<ProviderMatcher>>(v);
