@@ -19,6 +19,7 @@
 #include "enforcer/matcher.h"
 #include "launcher/control.h"
 #include "launcher/guardian.h"
+#include "launcher/metering.h"
 #include "platform/freezer.h"
 #include "platform/idle_factory.h"
 #include "platform/power_source.h"
@@ -96,6 +97,11 @@ Expected<int> SpawnApp(const std::vector<std::string>& command) {
   return static_cast<int>(pid);
 }
 
+enforcer::BudgetPolicy BudgetsOf(const enforcer::Policy& policy) {
+  (void)policy;
+  return {};
+}
+
 class Supervisor : public platform::IdleSource::Listener, public platform::PowerSource::Listener {
  public:
   Supervisor(const RunOptions& opts, enforcer::Policy policy, Guardian guardian)
@@ -162,6 +168,7 @@ class Supervisor : public platform::IdleSource::Listener, public platform::Power
   std::string idle_reason_;
   std::unique_ptr<platform::PowerSource> power_;
   uv_timer_t idle_retry_{};
+  std::unique_ptr<Metering> metering_;
 
   uv_signal_t signals_[5];
   uv_timer_t deadline_{}, scan_{}, shutdown_timer_{};
@@ -178,7 +185,12 @@ class Supervisor : public platform::IdleSource::Listener, public platform::Power
 };
 
 void Supervisor::Feed(const Event& e) {
+  Duration idle_before = enforcer_.GetStatus(Now()).idle_for;
   Perform(enforcer_.OnEvent(e, Now()));
+  if (metering_ && enforcer_.GetStatus(Now()).idle_for < idle_before) {
+    metering_->OnActivity();
+    metering_->CloseInterval("idle", "user");
+  }
   ArmDeadline();
   // While anything is held stopped, the idle source should report input fast.
   if (idle_) idle_->SetEager(enforcer_.suspended_mode());
@@ -283,6 +295,15 @@ void Supervisor::Perform(const std::vector<Action>& actions) {
       continue;
     }
     Expected<std::vector<int>> done = std::vector<int>{};
+    if (metering_) {
+      std::string subject = a.provider + " " + std::to_string(a.pid);
+      if (a.kind == Action::Kind::kSuspend) {
+        metering_->OpenInterval("suspended", subject, a.reason);
+        if (a.reason.starts_with("idle for")) metering_->OpenInterval("idle", "user", a.reason);
+      } else {
+        metering_->CloseInterval("suspended", subject);
+      }
+    }
     switch (a.kind) {
       case Action::Kind::kSuspend:
         if (auto info = table_->Read(a.pid)) guardian_.WillStop(a.pid, info->start_ticks);
@@ -326,10 +347,12 @@ void Supervisor::ApplyChanges(const std::vector<enforcer::ProcessTree::Change>& 
   for (const auto& c : changes) {
     if (c.kind == Kind::kProviderStarted) {
       spdlog::info("provider {} found: pid {}", policy().providers[c.matcher].name, c.pid);
+      if (metering_) metering_->AddProvider(c.pid, policy().providers[c.matcher].exe);
       Feed(Event::ProviderStarted(c.pid, c.matcher));
     } else if (c.kind == Kind::kProviderExited) {
       if (stopped_roots_.erase(c.pid)) guardian_.Released(c.pid);
       spdlog::info("provider pid {} exited", c.pid);
+      if (metering_) metering_->RemoveProvider(c.pid);
       Feed(Event::ProviderExited(c.pid));
     }
   }
@@ -427,6 +450,7 @@ void Supervisor::Shutdown() {
   if (power_) power_->Stop();
   if (watch_poll_on_) uv_close(reinterpret_cast<uv_handle_t*>(&watch_poll_), nullptr);
   if (control_) control_->Close();
+  if (metering_) metering_->Close();
   guardian_.Close();
 }
 
@@ -451,6 +475,7 @@ nlohmann::json Supervisor::StatusJson() {
   j["paused"] = s.paused;
   j["lockout"] = s.lockout.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.lockout);
   j["freezer"] = std::string(freezer_->name());
+  j["budgets"] = metering_ ? metering_->StatusJson() : nlohmann::json::array();
   j["providers"] = nlohmann::json::array();
   for (const auto& p : s.providers) {
     nlohmann::json pj = {{"pid", p.pid},
@@ -502,6 +527,7 @@ nlohmann::json Supervisor::Handle(const nlohmann::json& req) {
       if (c.kind == enforcer::ProcessTree::Change::Kind::kProviderExited) Feed(Event::ProviderExited(c.pid));
     }
     Perform(enforcer_.SetPolicy(loaded.policy, Now()));
+    if (metering_) metering_->SetBudgets(BudgetsOf(loaded.policy));
     for (const auto& c : changes) {
       if (c.kind == enforcer::ProcessTree::Change::Kind::kProviderStarted) {
         Feed(Event::ProviderStarted(c.pid, c.matcher));
@@ -599,6 +625,14 @@ int Supervisor::Run() {
     } else {
       spdlog::warn("power events unavailable: {}", r.error().message);
     }
+  }
+  metering_ = std::make_unique<Metering>(&loop_, Metering::Hooks{
+      // "Idle" for the ledger: no input for at least [idle] network_after.
+      [this] { return enforcer_.GetStatus(Now()).idle_for >= policy().idle.network_after; },
+      [this](const Event& e) { Feed(e); }});
+  if (auto r = metering_->Start(BudgetsOf(policy())); !r) {
+    spdlog::warn("metering off: {}", r.error().message);
+    metering_.reset();
   }
   Learn(app_pid_);
   uint64_t every = watcher_ ? kScanWithWatcherMs : kScanWithoutWatcherMs;

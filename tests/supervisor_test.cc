@@ -113,6 +113,7 @@ class DormantRun {
       dup2(fd, 2);
       setenv("DORMANT_SYSTEM_DIR", "/nonexistent", 1);
       setenv("XDG_CONFIG_HOME", "/nonexistent", 1);
+      setenv("XDG_STATE_HOME", (dir_ / "state").c_str(), 1);
       std::vector<char*> a;
       for (auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
       a.push_back(nullptr);
