@@ -11,6 +11,7 @@
 #include "launcher/cli.h"
 #include "launcher/control.h"
 #include "launcher/policy_cli.h"
+#include "launcher/report_cli.h"
 #include "launcher/supervisor.h"
 
 namespace {
@@ -30,6 +31,8 @@ constexpr const char* kUsage = R"(usage: dormant VERB [ARGS]
                       re-read the policy (a broken one is refused; the old stays)
   policy check|show ...
                       validate or show policies (see `dormant policy --help`)
+  report [--since 7d] [--by hour|day|client|model|session] [--idle-only] [--json|--csv] [--import]
+                      what providers spent, from the ledger, idle and active apart
 
 Exit status of `run`: the app's (128 + N when it died of signal N); 2 for a
 usage or policy error; 127 when COMMAND cannot be run.
@@ -97,6 +100,7 @@ int main(int argc, char** argv) {
     return Control(verb, args);
   }
   if (verb == "policy") return dormant::launcher::RunPolicyCommand(argc - 1, argv + 1);
+  if (verb == "report") return dormant::launcher::RunReportCommand(argc - 1, argv + 1);
   std::fprintf(stderr, "dormant: unknown verb '%s'\n\n%s", verb.c_str(), kUsage);
   return 2;
 }
