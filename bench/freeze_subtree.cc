@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -51,10 +52,22 @@ void Report(const char* what, std::vector<double> ms) {
               ms.front(), ms[ms.size() / 2], ms[p99], ms.back());
 }
 
-double Time(const std::function<void()>& fn) {
+// This process's CPU time (user + system, all threads) in ms: on a loaded
+// machine the wall time includes waiting for a CPU, the CPU time is our own work.
+double CpuMs() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+// Runs `fn`; returns its wall time in ms and adds its CPU time to `cpu`.
+double Time(const std::function<void()>& fn, std::vector<double>* cpu = nullptr) {
+  double cpu_start = CpuMs();
   auto start = Clock::now();
   fn();
-  return Ms(Clock::now() - start);
+  double wall = Ms(Clock::now() - start);
+  if (cpu) cpu->push_back(CpuMs() - cpu_start);
+  return wall;
 }
 
 // Our own cgroup on the cgroup2 mount, plus a fresh child for the bench.
@@ -79,10 +92,10 @@ std::string MakeCgroupBase() {
 
 // Stop/Continue rounds over the whole tree; checks each call covered `expect` processes.
 bool RunRounds(Freezer& freezer, int root, size_t expect, int rounds) {
-  std::vector<double> stop_ms, cont_ms;
+  std::vector<double> stop_ms, cont_ms, stop_cpu, cont_cpu;
   for (int i = 0; i < rounds; ++i) {
     dormant::Expected<std::vector<int>> stopped = std::vector<int>{};
-    stop_ms.push_back(Time([&] { stopped = freezer.Stop(root); }));
+    stop_ms.push_back(Time([&] { stopped = freezer.Stop(root); }, &stop_cpu));
     if (!stopped.ok() || stopped->size() != expect) {
       std::printf("  Stop failed: %s (%zu processes)\n",
                   stopped.ok() ? "wrong count" : stopped.error().message.c_str(),
@@ -90,7 +103,7 @@ bool RunRounds(Freezer& freezer, int root, size_t expect, int rounds) {
       return false;
     }
     dormant::Expected<std::vector<int>> continued = std::vector<int>{};
-    cont_ms.push_back(Time([&] { continued = freezer.Continue(root); }));
+    cont_ms.push_back(Time([&] { continued = freezer.Continue(root); }, &cont_cpu));
     if (!continued.ok() || continued->size() != expect) {
       std::printf("  Continue failed: %s\n",
                   continued.ok() ? "wrong count" : continued.error().message.c_str());
@@ -98,8 +111,10 @@ bool RunRounds(Freezer& freezer, int root, size_t expect, int rounds) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  Report("Stop()", stop_ms);
-  Report("Continue()", cont_ms);
+  Report("Stop() wall", stop_ms);
+  Report("Stop() own CPU", stop_cpu);
+  Report("Continue() wall", cont_ms);
+  Report("Continue() own CPU", cont_cpu);
   return true;
 }
 
@@ -150,15 +165,18 @@ int main(int argc, char** argv) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  std::printf("subtree of %d processes (fan-out %d), %d rounds, %u CPUs\n", processes, fanout,
-              rounds, std::thread::hardware_concurrency());
+  double load[3] = {0, 0, 0};
+  getloadavg(load, 3);
+  std::printf("subtree of %d processes (fan-out %d), %d rounds, %u CPUs, load average %.1f\n",
+              processes, fanout, rounds, std::thread::hardware_concurrency(), load[0]);
 
-  std::vector<double> walk_ms;
+  std::vector<double> walk_ms, walk_cpu;
   for (int i = 0; i < rounds; ++i) {
-    walk_ms.push_back(Time([&] { have = Subtree(*table, root).size(); }));
+    walk_ms.push_back(Time([&] { have = Subtree(*table, root).size(); }, &walk_cpu));
   }
   std::printf("walk:\n");
-  Report("Subtree()", walk_ms);
+  Report("Subtree() wall", walk_ms);
+  Report("Subtree() own CPU", walk_cpu);
 
   std::printf("sigstop:\n");
   auto signal_freezer = CreateSignalFreezer(*table);

@@ -16,10 +16,11 @@
 //           the app's own exec now waits on the listener: serve it with
 //           ServeBlocking(fd, decide, exec_error_pipe, ...) or a Gate on the loop
 //           before blocking on anything else;
-//           Gate gate(loop, dup(fd), decide); gate.Start();
+//           Gate gate(loop, fd, decide); gate.SetJournal(&journal); gate.Start();
 //   guardian: holds a copy of the listener (sent with SendListener) WITHOUT
-//           reading it; once the supervisor is gone it calls
-//           ServeContinueForever(fd) so the tree's calls keep succeeding.
+//           reading it, and the GateJournal (created before it forked); once
+//           the supervisor is gone it calls ServeContinueForever(fd, &journal)
+//           so the tree's calls keep succeeding.
 // When no process holds the listener any more, every gated call fails with
 // ENOSYS: someone must always hold it while the tree lives.
 #pragma once
@@ -58,7 +59,10 @@ Expected<std::unique_ptr<GateProgram>> CompileGate(const GateOptions& options);
 /// filter with a new listener, sends the listener over `sock` (SendListener)
 /// and closes it. On failure sends the error instead, so the parent's
 /// ReceiveListener reports it. Async-signal-safe, allocates nothing. Returns 0
-/// or -errno; the caller decides whether to exec without the gate or _exit.
+/// or -errno. On a failed load the caller decides whether to exec without the
+/// gate (no-new-privs stays set) or _exit; on a failed send (the parent is
+/// gone) the filter is loaded with no listener, every exec would fail with
+/// ENOSYS, and the child must _exit.
 int InstallGateInChild(const GateProgram& program, int sock);
 
 /// Sends one message over the Unix socket `sock`: a status (0, or -errno when
@@ -108,6 +112,34 @@ struct GateCounters {
   uint64_t stale = 0;      ///< the caller was gone (killed, or its call interrupted)
 };
 
+/// The ids a supervisor has received and not yet answered, in a page of
+/// memory shared with the guardian. A received notification is offered to no
+/// other reader: if the supervisor dies holding one, only its id lets the
+/// guardian answer it (any holder of the listener may answer any id). Create
+/// it before the guardian forks (it inherits the mapping), or send fd().
+class GateJournal {
+ public:
+  static Expected<GateJournal> Create();
+  /// Maps a journal received from another process; takes ownership of `fd`.
+  static Expected<GateJournal> Open(int fd);
+  GateJournal(GateJournal&&) noexcept;
+  GateJournal& operator=(GateJournal&&) noexcept;
+  ~GateJournal();
+
+  int fd() const { return fd_; }
+  /// Lock-free; at most kSlots ids are kept (the watchdog bounds how long any
+  /// is held, so more would be a flood, not a hold).
+  void Add(uint64_t id);
+  void Remove(uint64_t id);
+  std::vector<uint64_t> Held() const;
+  static constexpr size_t kSlots = 512;
+
+ private:
+  GateJournal(int fd, void* slots) : fd_(fd), slots_(slots) {}
+  int fd_ = -1;
+  void* slots_ = nullptr;
+};
+
 /// Serves a listener on a libuv loop. Each notification is read, its
 /// arguments are read from the caller's memory, the notification is checked to
 /// be still valid (the caller may have died or been signalled meanwhile), then
@@ -115,6 +147,12 @@ struct GateCounters {
 /// gate never breaks the app. A request deferred longer than `watchdog_ms` is
 /// answered continue and counted. When every process under the filter is gone
 /// the gate stops polling (finished() turns true).
+///
+/// The limit holds even when the loop is stuck: a watchdog thread continues
+/// what has been held (deferred, or in a `decide` that does not return) longer
+/// than `watchdog_ms`, and receives and continues what waits while the loop
+/// has received nothing for that long. Never destroy the Gate from inside
+/// `decide` (Close() is fine).
 class Gate {
  public:
   /// Takes ownership of `listener_fd`.
@@ -123,6 +161,10 @@ class Gate {
   Gate(const Gate&) = delete;
   Gate& operator=(const Gate&) = delete;
 
+  /// Records every held id in `journal` (not owned; outlives the gate). Call
+  /// before Start().
+  void SetJournal(GateJournal* journal);
+  /// Starts polling, and the watchdog thread.
   Expected<void> Start();
   /// Answers a deferred request. False when `id` is not held (already answered
   /// by the watchdog, or never deferred); a caller gone meanwhile counts stale.
@@ -152,7 +194,8 @@ long ServeBlocking(int listener_fd, const GateDecider& decide, int stop_fd, int 
 /// no process under the filter is left. Returns the number answered. Never run
 /// it while the supervisor still serves the listener: whichever reader receives
 /// a notification is the only one that can answer it.
-long ServeContinueForever(int listener_fd);
+/// With a `journal`, first continues every id the dead supervisor held.
+long ServeContinueForever(int listener_fd, const GateJournal* journal = nullptr);
 
 /// `auto` mode's pre-flight. No-new-privs stops setuid binaries from gaining
 /// privilege; Chromium and Electron fall back to a setuid `chrome-sandbox` when

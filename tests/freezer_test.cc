@@ -327,6 +327,45 @@ TEST_P(FreezerTest, SignalKillEndsAForkingTree) {
   })) << GroupMembers(root).size();
 }
 
+// A provider killed while suspended must not leave its children stopped.
+TEST_P(FreezerTest, ContinueAfterTheRootDiedResumesItsDescendants) {
+  pid_t root = reaper_.Track(SpawnHelper("pt_tree", {"4", "3"}));
+  ASSERT_TRUE(Eventually([&] { return GroupMembers(root).size() == 4; }));
+  ASSERT_TRUE(freezer_->Stop(root).ok());
+  std::set<int> children = GroupMembers(root);
+  children.erase(root);
+  kill(root, SIGKILL);
+  ASSERT_EQ(waitpid(root, nullptr, 0), root);
+  for (int pid : children) ASSERT_TRUE(Halted(pid)) << pid;
+
+  auto continued = freezer_->Continue(root);
+  ASSERT_TRUE(continued.ok()) << continued.error().message;
+  EXPECT_EQ(AsSet(*continued), children);
+  for (int pid : children) {
+    EXPECT_FALSE(Halted(pid)) << pid;
+    EXPECT_NE(StateOf(pid), 'T') << pid;
+  }
+}
+
+TEST_P(FreezerTest, SignalAfterTheRootDiedEndsItsDescendants) {
+  pid_t root = reaper_.Track(SpawnHelper("pt_tree", {"4", "3"}));
+  ASSERT_TRUE(Eventually([&] { return GroupMembers(root).size() == 4; }));
+  ASSERT_TRUE(freezer_->Stop(root).ok());
+  std::set<int> children = GroupMembers(root);
+  children.erase(root);
+  kill(root, SIGKILL);
+  ASSERT_EQ(waitpid(root, nullptr, 0), root);
+
+  auto killed = freezer_->Signal(root, SIGKILL);
+  ASSERT_TRUE(killed.ok()) << killed.error().message;
+  EXPECT_EQ(AsSet(*killed), children);
+  EXPECT_TRUE(Eventually([&] {
+    while (waitpid(-root, nullptr, WNOHANG) > 0) {
+    }
+    return GroupMembers(root).empty();
+  }));
+}
+
 TEST_P(FreezerTest, GoneRootIsESRCH) {
   pid_t pid = SpawnHelper("pt_named", {"fz-gone"});
   ASSERT_GT(pid, 0);

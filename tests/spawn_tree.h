@@ -3,6 +3,7 @@
 // the code under test, and kill and reap every process of the group at the end.
 #pragma once
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -67,8 +68,16 @@ inline bool Eventually(const std::function<bool()>& cond,
 /// The fields of /proc/PID/stat after the command name, as strings (index 0 is
 /// the state, field 3 in proc(5)); empty when the process is gone.
 inline std::vector<std::string> StatFields(int pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // Plain read(): a process that exits between open and read makes read()
+  // fail with ESRCH, which iostreams would turn into an exception.
+  std::string path = "/proc/" + std::to_string(pid) + "/stat";
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return {};
+  char buf[4096];
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  if (n <= 0) return {};
+  std::string text(buf, static_cast<size_t>(n));
   size_t close = text.rfind(')');
   if (close == std::string::npos) return {};
   std::istringstream rest(text.substr(close + 1));
@@ -97,7 +106,8 @@ inline long CpuTicksOf(int pid) {
 /// Live (not zombie) members of process group `pgid`, by a scan of /proc.
 inline std::set<int> GroupMembers(int pgid) {
   std::set<int> pids;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
     const std::string name = entry.path().filename();
     if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
     int pid = std::stoi(name);

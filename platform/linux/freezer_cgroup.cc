@@ -72,6 +72,7 @@ class CgroupFreezer final : public Freezer {
   ~CgroupFreezer() override {
     // Never leave a provider frozen behind us.
     for (auto& [root, group] : groups_) procfs::WriteFile((group.dir + "/cgroup.freeze").c_str(), "0");
+    for (const std::string& dir : retired_) procfs::WriteFile((dir + "/cgroup.freeze").c_str(), "0");
     Prune();
   }
 
@@ -102,8 +103,14 @@ class CgroupFreezer final : public Freezer {
     if (sig == SIGCONT) return Continue(root);
     // Frozen first, so the set is closed while `sig` goes out.
     auto frozen = Stop(root);
+    auto it = groups_.find(root);
+    if (!frozen && frozen.error().code == ESRCH && it != groups_.end()) {
+      // The root died; what it left in its cgroup is still the provider's.
+      if (auto ok = SetFrozen(it->second.dir, true); !ok) return ok.error();
+      frozen = ReadPids(it->second.dir + "/cgroup.procs");
+    }
     if (!frozen) return frozen.error();
-    const std::string& dir = groups_.at(root).dir;
+    const std::string dir = groups_.at(root).dir;
     std::vector<int> sent;
     if (sig == SIGKILL && ::access((dir + "/cgroup.kill").c_str(), W_OK) == 0) {
       if (int err = procfs::WriteFile((dir + "/cgroup.kill").c_str(), "1"); err != 0) {
@@ -139,6 +146,9 @@ class CgroupFreezer final : public Freezer {
     if (!st) return GoneRoot(root);
     auto it = groups_.find(root);
     if (it != groups_.end() && it->second.start_ticks == st->start_ticks) return it->second.dir;
+    // The pid now names another process: the old cgroup may still hold what
+    // the old provider left; keep it for thawing and removal.
+    if (it != groups_.end()) retired_.push_back(it->second.dir);
     Group group{base_ + "/dormant-" + std::to_string(root) + "-" + std::to_string(st->start_ticks),
                 st->start_ticks, false};
     if (::mkdir(group.dir.c_str(), 0755) != 0 && errno != EEXIST) {
@@ -219,23 +229,24 @@ class CgroupFreezer final : public Freezer {
     }
   }
 
+  // Whether `dir` is empty (or gone) and could be removed; removes it.
+  static bool RemoveIfEmpty(const std::string& dir) {
+    std::string text;
+    bool empty = procfs::ReadFile((dir + "/cgroup.events").c_str(), &text) != 0 ||
+                 EventValue(text, "populated") == 0;
+    return empty && (::rmdir(dir.c_str()) == 0 || errno == ENOENT);
+  }
+
   // Forgets cgroups whose processes are all gone, and removes them.
   void Prune() {
-    for (auto it = groups_.begin(); it != groups_.end();) {
-      std::string text;
-      bool empty = procfs::ReadFile((it->second.dir + "/cgroup.events").c_str(), &text) != 0 ||
-                   EventValue(text, "populated") == 0;
-      if (empty && (::rmdir(it->second.dir.c_str()) == 0 || errno == ENOENT)) {
-        it = groups_.erase(it);
-      } else {
-        ++it;
-      }
-    }
+    std::erase_if(groups_, [](const auto& entry) { return RemoveIfEmpty(entry.second.dir); });
+    std::erase_if(retired_, RemoveIfEmpty);
   }
 
   ProcessTable& table_;
   std::string base_;
-  std::map<int, Group> groups_;
+  std::map<int, Group> groups_;        // by root pid
+  std::vector<std::string> retired_;  // cgroups of roots whose pid was reused
 };
 
 }  // namespace

@@ -229,6 +229,17 @@ long ServeBlocking(int listener, const GateDecider& decide, int stop_fd, int tim
   }
 }
 
-long ServeContinueForever(int listener_fd) { return ServeBlocking(listener_fd, nullptr, -1, -1); }
+long ServeContinueForever(int listener_fd, const GateJournal* journal) {
+  long answered = 0;
+  if (journal != nullptr) {
+    // Held by a supervisor that died: nobody else will ever be offered them.
+    // An id answered meanwhile, or whose caller is gone, gives ENOENT.
+    for (uint64_t id : journal->Held()) {
+      if (Respond(listener_fd, id, 0) == 0) ++answered;
+    }
+  }
+  long served = ServeBlocking(listener_fd, nullptr, -1, -1);
+  return served < 0 ? served : answered + served;
+}
 
 }  // namespace dormant::platform

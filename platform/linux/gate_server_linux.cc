@@ -43,6 +43,7 @@ struct Gate::Impl {
   uv_loop_t* loop = nullptr;
   UniqueFd listener;
   GateDecider decide;
+  GateJournal* journal = nullptr;
   int64_t watchdog_ms = 500;
   UvHandle<uv_poll_t> poll;
   bool finished = false;
@@ -55,6 +56,8 @@ struct Gate::Impl {
   GateCounters counters;
   std::atomic<uint64_t> received{0};  // the loop's heartbeat
   UniqueFd stop;                      // eventfd: tells the watchdog to exit
+  UniqueFd wake;                      // eventfd: something is held now
+  std::atomic<bool> watchdog_idle{false};  // it sleeps with no deadline
   std::thread watchdog;
 
   // At most this many notifications per poll callback, so that a busy tree
@@ -76,11 +79,18 @@ struct Gate::Impl {
           // Held from now on: a decide that blocks is bounded too.
           held.push_back({n.id, IsExec(n.data.nr) ? GateRequest::Kind::kExec : GateRequest::Kind::kConnect,
                           MonotonicMs()});
+          if (journal != nullptr) journal->Add(n.id);
         } else if (r == -ENOENT) {
           ++counters.stale;
         } else if (r != -EAGAIN && r != -EPIPE) {
           ++counters.errors;
         }
+      }
+      if (r == 0 && watchdog_idle.exchange(false)) {
+        // It may have missed this notification (we received it before it
+        // looked) and now needs a deadline.
+        uint64_t one = 1;
+        (void)!write(wake.get(), &one, sizeof one);
       }
       if (r == -ENOENT) continue;
       if (r == -EPIPE) Finish();
@@ -121,6 +131,7 @@ struct Gate::Impl {
       if (it->id != id) continue;
       if (kind != nullptr) *kind = it->kind;
       held.erase(it);
+      if (journal != nullptr) journal->Remove(id);
       return true;
     }
     return false;
@@ -165,6 +176,7 @@ struct Gate::Impl {
       int64_t now = MonotonicMs();
       while (!held.empty() && held.front().since_ms + watchdog_ms <= now) {
         due.push_back(held.front().id);
+        if (journal != nullptr) journal->Remove(held.front().id);
         held.pop_front();
       }
       counters.watchdog += due.size();
@@ -189,33 +201,71 @@ struct Gate::Impl {
     }
   }
 
-  // Waits for `stop` or `ms`; false when told to stop.
-  bool Sleep(int ms) {
-    pollfd p{stop.get(), POLLIN, 0};
-    return ::poll(&p, 1, ms) == 0;
+  // The deadline to sleep to; with nothing held, none, and the loop wakes us
+  // when it holds something (see OnReadable).
+  int IdleOrDue() {
+    int due = NextDueMs();
+    if (due >= 0) return due;
+    watchdog_idle = true;
+    due = NextDueMs();  // held meanwhile? then the loop may not have seen the flag
+    if (due >= 0) watchdog_idle = false;
+    return due;
   }
 
   void WatchdogMain() {
     bool hung_up = false;
+    bool watching = false;  // a notification waited at the last look
+    uint64_t seen = 0;      // the loop's heartbeat then
+    int64_t stuck_at = 0;   // the loop is stuck if the heartbeat has not moved by then
     for (;;) {
-      pollfd p[2] = {{stop.get(), POLLIN, 0}, {listener.get(), POLLIN, 0}};
-      int r = ::poll(p, hung_up ? 1 : 2, NextDueMs());
+      int timeout = IdleOrDue();
+      if (watching) {
+        int left = static_cast<int>(std::max<int64_t>(0, stuck_at - MonotonicMs()));
+        timeout = timeout < 0 ? left : std::min(timeout, left);
+      }
+      // The listener stays readable while we watch it: poll it only to learn
+      // that something waits, or we would spin.
+      bool poll_listener = !hung_up && !watching;
+      pollfd p[3] = {{stop.get(), POLLIN, 0}, {wake.get(), POLLIN, 0}, {listener.get(), POLLIN, 0}};
+      int r = ::poll(p, poll_listener ? 3 : 2, timeout);
+      watchdog_idle = false;
       if (r < 0 && errno != EINTR) return;
       if (p[0].revents != 0) return;
+      if (p[1].revents != 0) {
+        uint64_t v;
+        (void)!read(wake.get(), &v, sizeof v);
+      }
       ExpireHeld();
       if (hung_up) continue;
-      if (p[1].revents & (POLLHUP | POLLERR | POLLNVAL)) {
-        hung_up = (p[1].revents & POLLIN) == 0;
-        if (hung_up) continue;
+      pollfd l{listener.get(), POLLIN, 0};
+      ::poll(&l, 1, 0);
+      if ((l.revents & POLLIN) == 0 && (l.revents & (POLLHUP | POLLERR | POLLNVAL)) != 0) {
+        hung_up = true;
+        watching = false;
+        continue;
       }
-      if ((p[1].revents & POLLIN) == 0) continue;
-      // A notification waits. Give the loop the limit to receive something.
-      uint64_t seen = received.load(std::memory_order_relaxed);
-      int wait = static_cast<int>(watchdog_ms);
-      if (int due = NextDueMs(); due >= 0 && due < wait) wait = due;
-      if (!Sleep(wait)) return;
-      ExpireHeld();
-      if (received.load(std::memory_order_relaxed) == seen) TakeOverWaiting();
+      int64_t now = MonotonicMs();
+      uint64_t heartbeat = received.load(std::memory_order_relaxed);
+      if (!watching) {
+        // Woken by traffic: look again once the limit has passed, not at
+        // every notification (each wake-up costs the tree a CPU it may need).
+        if (poll_listener && (p[2].revents & POLLIN) != 0) {
+          watching = true;
+          seen = heartbeat;
+          stuck_at = now + watchdog_ms;
+        }
+        continue;
+      }
+      if (now < stuck_at) continue;  // woken early, for a held deadline
+      if ((l.revents & POLLIN) != 0 && heartbeat == seen) {
+        TakeOverWaiting();  // something waits and the loop took nothing for the whole limit
+        watching = false;
+      } else if ((l.revents & POLLIN) != 0) {
+        seen = heartbeat;  // busy, and the loop keeps up
+        stuck_at = now + watchdog_ms;
+      } else {
+        watching = false;  // quiet: wait on the listener again
+      }
     }
   }
 
@@ -234,6 +284,9 @@ struct Gate::Impl {
     {
       std::lock_guard<std::mutex> lock(mu);
       counters.stale += held.size();  // their callers are gone with the rest
+      for (const auto& h : held) {
+        if (journal != nullptr) journal->Remove(h.id);
+      }
       held.clear();
     }
     poll.reset();
@@ -249,7 +302,10 @@ struct Gate::Impl {
         std::lock_guard<std::mutex> lock(mu);
         left.swap(held);
       }
-      for (const auto& h : left) Reply(h.id, 0);
+      for (const auto& h : left) {
+        if (journal != nullptr) journal->Remove(h.id);
+        Reply(h.id, 0);
+      }
     }
     poll.reset();
     listener.reset();
@@ -274,7 +330,8 @@ Expected<void> Gate::Start() {
   if (!g.listener) return Error{EBADF, "the gate's listener is closed"};
   if (g.poll) return {};
   g.stop.reset(eventfd(0, EFD_CLOEXEC));
-  if (!g.stop) return Error{errno, std::string("eventfd: ") + std::strerror(errno)};
+  g.wake.reset(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!g.stop || !g.wake) return Error{errno, std::string("eventfd: ") + std::strerror(errno)};
   auto poll = MakePoll(g.loop, g.listener.get(), &g);
   if (!poll) return poll.error();
   g.poll = std::move(*poll);
@@ -297,6 +354,8 @@ Expected<void> Gate::Start() {
   g.watchdog = std::thread([&g] { g.WatchdogMain(); });
   return {};
 }
+
+void Gate::SetJournal(GateJournal* journal) { impl_->journal = journal; }
 
 bool Gate::Answer(uint64_t id, Verdict verdict) { return impl_->Answer(id, verdict); }
 

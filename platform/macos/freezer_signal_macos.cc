@@ -58,7 +58,11 @@ class SignalFreezer final : public Freezer {
     if (sig == SIGCONT) return Continue(root);
     std::vector<int> signalled, stopped;
     Error error = StopTree(root, &signalled, &stopped);
-    stopped_.erase(root);
+    // A root that died while stopped: its descendants we stopped are the tree.
+    if (auto it = stopped_.find(root); it != stopped_.end()) {
+      if (signalled.empty()) signalled = std::move(it->second);
+      stopped_.erase(it);
+    }
     if (signalled.empty()) return error.code != 0 ? error : GoneRoot(root);
     auto sent = SendAll(signalled, sig);
     SendAll(signalled, SIGCONT);

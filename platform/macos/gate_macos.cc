@@ -18,7 +18,22 @@ int InstallGateInChild(const GateProgram&, int) { return -ENOSYS; }
 int SendListener(int, int) { return -ENOSYS; }
 Expected<int> ReceiveListener(int, int) { return NoSeccomp(); }
 long ServeBlocking(int, const GateDecider&, int, int) { return -ENOSYS; }
-long ServeContinueForever(int) { return -ENOSYS; }
+long ServeContinueForever(int, const GateJournal*) { return -ENOSYS; }
+
+Expected<GateJournal> GateJournal::Create() { return NoSeccomp(); }
+Expected<GateJournal> GateJournal::Open(int fd) {
+  if (fd >= 0) close(fd);
+  return NoSeccomp();
+}
+GateJournal::GateJournal(GateJournal&& o) noexcept : fd_(o.fd_), slots_(o.slots_) {
+  o.fd_ = -1;
+  o.slots_ = nullptr;
+}
+GateJournal& GateJournal::operator=(GateJournal&&) noexcept { return *this; }
+GateJournal::~GateJournal() = default;
+void GateJournal::Add(uint64_t) {}
+void GateJournal::Remove(uint64_t) {}
+std::vector<uint64_t> GateJournal::Held() const { return {}; }
 bool CanCreateUserNamespace() { return false; }
 std::vector<std::string> SetuidHelpers(const std::string&) { return {}; }
 std::optional<std::string> GateUnsafeReason(const std::string&) { return "no seccomp on macOS"; }
@@ -32,6 +47,7 @@ Gate::Gate(uv_loop_t*, int listener_fd, GateDecider, int) : impl_(std::make_uniq
 }
 Gate::~Gate() = default;
 Expected<void> Gate::Start() { return NoSeccomp(); }
+void Gate::SetJournal(GateJournal*) {}
 bool Gate::Answer(uint64_t, Verdict) { return false; }
 void Gate::Close() {}
 bool Gate::finished() const { return true; }
