@@ -274,6 +274,13 @@ long VmHwmKb() {
   return -1;
 }
 
+double CpuSeconds() {
+  rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  auto s = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
+  return s(ru.ru_utime) + s(ru.ru_stime);
+}
+
 // The child: ingest the roots into a fresh ledger; print one JSON line.
 int IngestChild(const std::string& ledger_path, const std::vector<LogRoot>& roots) {
   auto ledger = Ledger::Open(ledger_path);
@@ -284,6 +291,7 @@ int IngestChild(const std::string& ledger_path, const std::vector<LogRoot>& root
   Ingestor in(ledger->get(), dormant::enforcer::DefaultPriceTable());
   auto a = Clock::now();
   size_t files = 0;
+  in.BeginBulk();
   for (const LogRoot& r : roots) {
     for (const std::string& f : ListLogFiles(r.dir)) {
       auto res = in.IngestFile(f, r.kind, false);
@@ -292,7 +300,7 @@ int IngestChild(const std::string& ledger_path, const std::vector<LogRoot>& root
       ++files;
     }
   }
-  if (auto ok = in.Flush(); !ok) std::fprintf(stderr, "%s\n", ok.error().message.c_str());
+  if (auto ok = in.EndBulk(); !ok) std::fprintf(stderr, "%s\n", ok.error().message.c_str());
   double secs = Seconds(a, Clock::now());
   auto t = (*ledger)->TotalsSince(0);
   json j = {{"seconds", secs},
@@ -311,6 +319,7 @@ int IngestChild(const std::string& ledger_path, const std::vector<LogRoot>& root
             {"total", t->tokens.total},
             {"credits", t->credits},
             {"usd", t->usd},
+            {"cpu_seconds", CpuSeconds()},
             {"vmhwm_kb", VmHwmKb()}};
   std::printf("%s\n", j.dump().c_str());
   return 0;
@@ -341,7 +350,8 @@ void PrintCold(const char* name, const Totals& want, double cat_s, const json& r
   std::printf("%s cold: %zu files, %.1f MB, %lld events (%lld repeats skipped)\n", name, want.files, mb,
               static_cast<long long>(r["events"].get<int64_t>()),
               static_cast<long long>(r["repeats"].get<int64_t>()));
-  std::printf("  dormant  %.3f s  %.0f MB/s  %.0f events/s  peak RSS %.1f MiB\n", s, mb / s,
+  std::printf("  dormant  %.3f s (cpu %.3f s)  %.0f MB/s  %.0f events/s  peak RSS %.1f MiB\n", s,
+              r["cpu_seconds"].get<double>(), mb / s,
               static_cast<double>(r["events"].get<int64_t>()) / s, r["vmhwm_kb"].get<double>() / 1024);
   std::printf("  cat      %.3f s  %.0f MB/s   dormant/cat = %.2f\n", cat_s, mb / cat_s, s / cat_s);
   bool same = r["events"].get<int64_t>() == want.events && r["total"].get<int64_t>() == want.total &&
@@ -381,6 +391,7 @@ void Warm(const std::string& dir, const std::string& samples, int n, double cold
   std::vector<std::string> lines = ReadLines(
       samples + "/codex-0.169.0/sessions/2026/11/24/"
                 "rollout-2026-11-24T19-06-19-01a20ef3-aaf8-7b31-ae43-693bd7daac61.jsonl");
+  fs::remove_all(dir + "/warm");  // a kept DIR from an earlier run: start clean
   std::string sessions = dir + "/warm/sessions";
   std::string file = sessions + "/2026/12/01/rollout-2026-12-01T00-00-00-01a20ef3-aaf8-7b31-ae43-693bd7daac61.jsonl";
   std::string head;
@@ -414,6 +425,8 @@ void Warm(const std::string& dir, const std::string& samples, int n, double cold
     bool got = false;
     fin.SetOnCommitted([&](const std::vector<LedgerEvent>&) { got = true; });
     follower.AddRoot({ProviderKind::kCodex, sessions});
+    uv_timer_t guard;  // never wait forever for a line that was not metered
+    uv_timer_init(&loop, &guard);
     for (int i = 0; i < n; ++i) {
       std::string line = TokenLine(lines[12], ++k);
       got = false;
@@ -421,9 +434,16 @@ void Warm(const std::string& dir, const std::string& samples, int n, double cold
       {
         std::ofstream(file, std::ios::app | std::ios::binary) << line;
       }
-      while (!got) uv_run(&loop, UV_RUN_ONCE);
+      uv_timer_start(&guard, [](uv_timer_t*) {}, 5000, 0);
+      while (!got && Seconds(a, Clock::now()) < 5) uv_run(&loop, UV_RUN_ONCE);
+      uv_timer_stop(&guard);
+      if (!got) {
+        std::fprintf(stderr, "warm: an appended line was not metered within 5 s\n");
+        break;
+      }
       follow.push_back(Seconds(a, Clock::now()) * 1e6);
     }
+    uv_close(reinterpret_cast<uv_handle_t*>(&guard), nullptr);
     bool closed = false;
     follower.Close([&] { closed = true; });
     while (!closed) uv_run(&loop, UV_RUN_ONCE);
@@ -454,6 +474,7 @@ int main(int argc, char** argv) {
     }
     return IngestChild(argv[2], roots);
   }
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
   std::string dir, samples;
   size_t codex_mb = 180, claude_mb = 60;
   int warm = 2000;

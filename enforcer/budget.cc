@@ -25,10 +25,17 @@ TokenCounts& TokenCounts::operator+=(const TokenCounts& o) {
 
 namespace {
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
+char LowerAscii(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+// Case-insensitive substring test without allocating: it runs per event.
+bool ContainsNoCase(std::string_view hay, std::string_view needle) {
+  if (needle.size() > hay.size()) return false;
+  for (size_t i = 0; i + needle.size() <= hay.size(); ++i) {
+    size_t k = 0;
+    while (k < needle.size() && LowerAscii(hay[i + k]) == LowerAscii(needle[k])) ++k;
+    if (k == needle.size()) return true;
+  }
+  return false;
 }
 
 // Cost in one currency, per million tokens.
@@ -65,10 +72,9 @@ Rates CodexCredits(double in, double cached, double out) {
 
 Cost PriceUsage(const PriceTable& table, std::string_view model, const TokenCounts& tokens,
                 bool codex_style, bool fast) {
-  std::string name = Lower(model);
   const ModelPrice* price = nullptr;
   for (const ModelPrice& m : table.models) {
-    if (!m.match.empty() && name.find(Lower(m.match)) != std::string::npos) {
+    if (!m.match.empty() && ContainsNoCase(model, m.match)) {
       price = &m;
       break;
     }

@@ -79,6 +79,7 @@ Expected<void> Metering::Start(const enforcer::BudgetPolicy& budgets) {
   follower_ = std::make_unique<meter::LogFollower>(loop_, ingestor_.get());
   follower_->SetOnError([](const Error& e) { spdlog::warn("meter: {}", e.message); });
   for (auto& root : meter::DefaultLogRoots()) {
+    roots_.insert(root.dir);
     if (auto r = follower_->AddRoot(root); !r) spdlog::warn("meter: {}: {}", root.dir, r.error().message);
   }
   boundary_ = new uv_timer_t;
@@ -166,7 +167,15 @@ void Metering::ArmBoundary() {
 
 void Metering::AddProvider(int pid, const std::string& exe) {
   if (!attributor_) return;
-  if (auto kind = KindOfExe(exe)) attributor_->AddProvider(pid, *kind);
+  auto kind = KindOfExe(exe);
+  if (!kind) return;
+  attributor_->AddProvider(pid, *kind);
+  // A provider with its own CODEX_HOME / CLAUDE_CONFIG_DIR writes elsewhere:
+  // follow that root too.
+  std::string root = meter::LogRootOf(pid, *kind);
+  if (!root.empty() && follower_ && roots_.insert(root).second) {
+    if (auto r = follower_->AddRoot({*kind, root}); !r) spdlog::warn("meter: {}: {}", root, r.error().message);
+  }
 }
 
 void Metering::RemoveProvider(int pid) {

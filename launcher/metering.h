@@ -6,7 +6,9 @@
 #include <uv.h>
 
 #include <functional>
+#include <map>
 #include <memory>
+#include <set>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -67,6 +69,7 @@ class Metering {
   uv_timer_t* boundary_ = nullptr;
   std::map<std::string, int64_t> open_intervals_;  // kind + subject -> ledger id
   uint64_t events_ = 0;
+  std::set<std::string> roots_;  // log roots followed
 };
 
 }  // namespace dormant::launcher

@@ -83,6 +83,10 @@ int Import(meter::Ledger& ledger) {
     return 1;
   }
   size_t files = 0;
+  if (auto ok = ingestor.BeginBulk(); !ok) {
+    std::fprintf(stderr, "dormant report: %s\n", ok.error().message.c_str());
+    return 1;
+  }
   for (const meter::LogRoot& root : meter::DefaultLogRoots()) {
     for (const std::string& path : meter::ListLogFiles(root.dir)) {
       auto r = ingestor.IngestFile(path, root.kind, /*flush=*/false);
@@ -91,7 +95,7 @@ int Import(meter::Ledger& ledger) {
       ++files;
     }
   }
-  if (auto ok = ingestor.Flush(); !ok) {
+  if (auto ok = ingestor.EndBulk(); !ok) {
     std::fprintf(stderr, "dormant report: %s\n", ok.error().message.c_str());
     return 1;
   }

@@ -5,29 +5,20 @@
 // same message id and request, each repeating the usage. So the key is message
 // id + request id (older versions write `requestId`, 2.1.3xx writes
 // `requestRef`), and only the first line of a key counts.
-#include <nlohmann/json.hpp>
-
 #include <cstring>
 #include <string>
 #include <unordered_set>
 
+#include "meter/json_scan.h"
 #include "meter/parser.h"
 
 namespace dormant::meter {
 namespace {
 
-using nlohmann::json;
+namespace js = json_scan;
 
-int64_t Int(const json& o, const char* key) {
-  auto it = o.find(key);
-  if (it == o.end() || !it->is_number()) return 0;
-  return it->is_number_float() ? static_cast<int64_t>(it->get<double>()) : it->get<int64_t>();
-}
-
-std::string Str(const json& o, const char* key) {
-  auto it = o.find(key);
-  return it != o.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
+std::string Text(std::string_view raw) { return js::String(raw).value_or(""); }
+int64_t Count(std::string_view raw) { return raw.empty() ? 0 : js::Int(raw).value_or(0); }
 
 class ClaudeParser : public LineParser {
  public:
@@ -43,17 +34,20 @@ class ClaudeParser : public LineParser {
       if (!LooksLikeJsonObject(line)) ++stats_.malformed;
       return;
     }
-    json j = json::parse(line.begin(), line.end(), nullptr, false);
-    if (j.is_discarded() || !j.is_object()) {
+    enum { kType, kMessage, kRequestId, kRequestRef, kTimestamp, kEntrypoint, kSession, kCwd, kUuid };
+    std::string_view top[9];
+    if (!js::Fields(line,
+                    {"type", "message", "requestId", "requestRef", "timestamp", "entrypoint",
+                     "sessionId", "cwd", "uuid"},
+                    top)) {
       ++stats_.malformed;
       return;
     }
-    if (Str(j, "type") != "assistant") return;
-    auto msg = j.find("message");
-    if (msg == j.end() || !msg->is_object()) return;
-    auto usage = msg->find("usage");
-    if (usage == msg->end() || !usage->is_object()) return;
-    OnUsage(j, *msg, *usage, sink);
+    if (Text(top[kType]) != "assistant") return;
+    std::string_view msg[3];
+    if (!js::ObjectFields(top[kMessage], {"id", "model", "usage"}, msg)) return;
+    if (msg[2].empty() || msg[2].front() != '{') return;
+    OnUsage(top, msg, sink);
   }
 
   std::string SaveState() const override { return ""; }
@@ -64,13 +58,20 @@ class ClaudeParser : public LineParser {
   void Reset() override { seen_.clear(); }
 
  private:
-  void OnUsage(const json& j, const json& msg, const json& u, const ParseSink& sink) {
-    std::string id = Str(msg, "id");
-    std::string request = Str(j, "requestId");
-    if (request.empty()) request = Str(j, "requestRef");
-    if (id.empty()) id = Str(j, "uuid");
-    auto when = ParseIsoTime(Str(j, "timestamp"));
-    if (id.empty() || !when) {
+  // top: type, message, requestId, requestRef, timestamp, entrypoint, sessionId, cwd, uuid.
+  // msg: id, model, usage.
+  void OnUsage(const std::string_view* top, const std::string_view* msg, const ParseSink& sink) {
+    std::string id = Text(msg[0]);
+    std::string request = Text(top[2]);
+    if (request.empty()) request = Text(top[3]);
+    if (id.empty()) id = Text(top[8]);
+    auto when = ParseIsoTime(Text(top[4]));
+    std::string_view u[6];
+    if (id.empty() || !when ||
+        !js::ObjectFields(msg[2],
+                          {"input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens",
+                           "output_tokens", "output_tokens_details", "cache_creation"},
+                          u)) {
       ++stats_.malformed;
       return;
     }
@@ -80,22 +81,27 @@ class ClaudeParser : public LineParser {
       ++stats_.repeats;
       return;
     }
-    e.tokens.input = Int(u, "input_tokens");
-    e.tokens.cache_write = Int(u, "cache_creation_input_tokens");
-    e.tokens.cache_read = Int(u, "cache_read_input_tokens");
-    e.tokens.output = Int(u, "output_tokens");
-    if (auto c = u.find("cache_creation"); c != u.end() && c->is_object())
-      e.tokens.cache_write_1h = Int(*c, "ephemeral_1h_input_tokens");
-    if (auto d = u.find("output_tokens_details"); d != u.end() && d->is_object())
-      e.tokens.reasoning = Int(*d, "thinking_tokens");
+    e.tokens.input = Count(u[0]);
+    e.tokens.cache_write = Count(u[1]);
+    e.tokens.cache_read = Count(u[2]);
+    e.tokens.output = Count(u[3]);
+    std::string_view d[1];
+    if (js::ObjectFields(u[4], {"thinking_tokens"}, d)) e.tokens.reasoning = Count(d[0]);
+    std::string_view c[1];
+    if (js::ObjectFields(u[5], {"ephemeral_1h_input_tokens"}, c)) e.tokens.cache_write_1h = Count(c[0]);
     e.tokens.total = e.tokens.input + e.tokens.cache_write + e.tokens.cache_read + e.tokens.output;
+    if (e.tokens.input < 0 || e.tokens.cache_write < 0 || e.tokens.cache_read < 0 ||
+        e.tokens.output < 0 || e.tokens.reasoning < 0 || e.tokens.cache_write_1h < 0) {
+      ++stats_.malformed;
+      return;
+    }
     if (e.tokens.total == 0) return;  // synthetic / error messages carry zeros
     e.provider = ProviderKind::kClaude;
     e.unix_ms = *when;
-    e.client = Str(j, "entrypoint");
-    e.model = Str(msg, "model");
-    e.session = Str(j, "sessionId");
-    e.cwd = Str(j, "cwd");
+    e.client = Text(top[5]);
+    e.model = Text(msg[1]);
+    e.session = Text(top[6]);
+    e.cwd = Text(top[7]);
     ++stats_.events;
     if (sink.events) sink.events->push_back(std::move(e));
   }

@@ -11,54 +11,38 @@
 #include <cstring>
 #include <string>
 
+#include "meter/json_scan.h"
 #include "meter/parser.h"
 
 namespace dormant::meter {
 namespace {
 
 using nlohmann::json;
-
-int64_t Int(const json& o, const char* key) {
-  auto it = o.find(key);
-  if (it == o.end()) return 0;
-  if (it->is_number_integer() || it->is_number_unsigned()) return it->get<int64_t>();
-  if (it->is_number_float()) return static_cast<int64_t>(it->get<double>());
-  return 0;
-}
+namespace js = json_scan;
 
 std::string Str(const json& o, const char* key) {
   auto it = o.find(key);
   return it != o.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
-std::optional<double> Number(const json& o, const char* key) {
-  auto it = o.find(key);
-  if (it == o.end()) return std::nullopt;
-  if (it->is_number()) return it->get<double>();
-  if (it->is_string()) {  // credits.balance is written as a string
-    const std::string& s = it->get_ref<const std::string&>();
-    char* end = nullptr;
-    double v = std::strtod(s.c_str(), &end);
-    if (end != s.c_str() && *end == '\0') return v;
-  }
-  return std::nullopt;
-}
+std::string Text(std::string_view raw) { return js::String(raw).value_or(""); }
+int64_t Count(std::string_view raw) { return raw.empty() ? 0 : js::Int(raw).value_or(0); }
 
-std::optional<int64_t> OptInt(const json& o, const char* key) {
-  auto it = o.find(key);
-  if (it == o.end() || !it->is_number()) return std::nullopt;
-  return it->is_number_float() ? static_cast<int64_t>(it->get<double>()) : it->get<int64_t>();
-}
-
-TokenCounts Usage(const json& u) {
-  TokenCounts t;
-  t.input = Int(u, "input_tokens");
-  t.cached_input = Int(u, "cached_input_tokens");
-  t.output = Int(u, "output_tokens");
-  t.reasoning = Int(u, "reasoning_output_tokens");
-  t.cache_write = Int(u, "cache_write_input_tokens");
-  t.total = u.contains("total_tokens") ? Int(u, "total_tokens") : t.input + t.output;
-  return t;
+// A Codex token usage object; false when `raw` is not an object.
+bool Usage(std::string_view raw, TokenCounts* t) {
+  std::string_view f[6];
+  if (!js::ObjectFields(raw, {"input_tokens", "cached_input_tokens", "output_tokens",
+                              "reasoning_output_tokens", "cache_write_input_tokens", "total_tokens"},
+                        f))
+    return false;
+  *t = {};
+  t->input = Count(f[0]);
+  t->cached_input = Count(f[1]);
+  t->output = Count(f[2]);
+  t->reasoning = Count(f[3]);
+  t->cache_write = Count(f[4]);
+  t->total = f[5].empty() ? t->input + t->output : Count(f[5]);
+  return true;
 }
 
 TokenCounts Minus(const TokenCounts& a, const TokenCounts& b) {
@@ -84,17 +68,35 @@ std::string SessionFromPath(const std::string& path) {
 enum class LineKind { kTokenCount, kSessionMeta, kTurnContext, kOther, kUnknown };
 
 // Codex writes compact JSON with a fixed key order: the record type and, for
-// event_msg, the payload type sit in the first couple of hundred bytes.
+// event_msg, the payload type are the first two "type" values of the line, in
+// its first few hundred bytes. One memmem per "type" instead of a search per
+// known name: this runs on every line.
+std::string_view NextType(std::string_view head, size_t* from) {
+  static constexpr char kType[] = "\"type\":\"";
+  constexpr size_t kLen = sizeof kType - 1;
+  if (*from >= head.size()) return {};
+  const void* hit = memmem(head.data() + *from, head.size() - *from, kType, kLen);
+  if (!hit) return {};
+  size_t start = static_cast<size_t>(static_cast<const char*>(hit) - head.data()) + kLen;
+  size_t end = head.find('"', start);
+  if (end == std::string_view::npos) return {};
+  *from = end + 1;
+  return head.substr(start, end - start);
+}
+
 LineKind Classify(std::string_view line) {
   std::string_view head = line.substr(0, 320);
-  auto has = [&](const char* s) {
-    return memmem(head.data(), head.size(), s, std::strlen(s)) != nullptr;
-  };
-  if (has("\"type\":\"token_count\"")) return LineKind::kTokenCount;
-  if (has("\"type\":\"turn_context\"")) return LineKind::kTurnContext;
-  if (has("\"type\":\"session_meta\"")) return LineKind::kSessionMeta;
-  if (has("\"type\":\"")) return LineKind::kOther;
-  return LineKind::kUnknown;  // unusual formatting: parse it fully
+  size_t from = 0;
+  std::string_view type = NextType(head, &from);
+  if (type.empty()) return LineKind::kUnknown;  // unusual formatting: parse it fully
+  if (type == "turn_context") return LineKind::kTurnContext;
+  if (type == "session_meta") return LineKind::kSessionMeta;
+  if (type == "event_msg") {
+    std::string_view inner = NextType(head, &from);
+    if (inner == "token_count") return LineKind::kTokenCount;
+    return inner.empty() ? LineKind::kUnknown : LineKind::kOther;
+  }
+  return LineKind::kOther;
 }
 
 class CodexParser : public LineParser {
@@ -109,20 +111,22 @@ class CodexParser : public LineParser {
       if (!LooksLikeJsonObject(line)) ++stats_.malformed;
       return;
     }
-    json j = json::parse(line.begin(), line.end(), nullptr, false);
-    if (j.is_discarded() || !j.is_object()) {
+    std::string_view top[3];
+    if (!js::Fields(line, {"timestamp", "type", "payload"}, top)) {
       ++stats_.malformed;
       return;
     }
-    std::string type = Str(j, "type");
-    auto payload = j.find("payload");
-    if (payload == j.end() || !payload->is_object()) return;
+    std::string type = Text(top[1]);
+    const std::string_view payload = top[2];
+    if (payload.empty() || payload.front() != '{') return;
     if (type == "session_meta") {
-      OnSessionMeta(*payload);
+      OnSessionMeta(payload);
     } else if (type == "turn_context") {
-      OnTurnContext(*payload);
-    } else if (type == "event_msg" && Str(*payload, "type") == "token_count") {
-      OnTokenCount(j, *payload, sink);
+      OnTurnContext(payload);
+    } else if (type == "event_msg") {
+      std::string_view f[3];
+      if (!js::ObjectFields(payload, {"type", "info", "rate_limits"}, f)) return;
+      if (Text(f[0]) == "token_count") OnTokenCount(top[0], f[1], f[2], sink);
     }
   }
 
@@ -162,44 +166,52 @@ class CodexParser : public LineParser {
   }
 
  private:
-  void OnSessionMeta(const json& p) {
-    std::string id = Str(p, "id");
-    if (id.empty()) id = Str(p, "session_id");
+  void OnSessionMeta(std::string_view p) {
+    std::string_view f[4];
+    if (!js::ObjectFields(p, {"id", "session_id", "originator", "cwd"}, f)) return;
+    std::string id = Text(f[0]);
+    if (id.empty()) id = Text(f[1]);
     if (!id.empty()) session_ = id;
-    client_ = Str(p, "originator");
-    cwd_ = Str(p, "cwd");
+    client_ = Text(f[2]);
+    cwd_ = Text(f[3]);
   }
 
-  void OnTurnContext(const json& p) {
-    std::string model = Str(p, "model");
+  void OnTurnContext(std::string_view p) {
+    std::string_view f[3];
+    if (!js::ObjectFields(p, {"model", "cwd", "service_tier"}, f)) return;
+    std::string model = Text(f[0]);
     if (!model.empty()) model_ = model;
-    std::string cwd = Str(p, "cwd");
+    std::string cwd = Text(f[1]);
     if (!cwd.empty()) cwd_ = cwd;
-    std::string tier = Str(p, "service_tier");
+    std::string tier = Text(f[2]);
     fast_ = tier == "fast" || tier == "priority";
   }
 
-  void OnTokenCount(const json& line, const json& p, const ParseSink& sink) {
+  void OnTokenCount(std::string_view timestamp, std::string_view info, std::string_view rate_limits,
+                    const ParseSink& sink) {
     int64_t when = 0;
-    if (auto t = ParseIsoTime(Str(line, "timestamp"))) when = *t;
-    if (auto rl = p.find("rate_limits"); rl != p.end() && rl->is_object() && sink.limits)
-      sink.limits->push_back(Limits(*rl, when));
-    auto info = p.find("info");
-    if (info == p.end() || info->is_null()) return;  // a rate-limits-only update
-    auto total_it = info->find("total_token_usage");
-    if (!info->is_object() || total_it == info->end() || !total_it->is_object()) {
+    if (auto t = ParseIsoTime(Text(timestamp))) when = *t;
+    if (sink.limits && !rate_limits.empty() && rate_limits.front() == '{')
+      sink.limits->push_back(Limits(rate_limits, when));
+    if (info.empty() || js::IsNull(info)) return;  // a rate-limits-only update
+    std::string_view f[2];
+    TokenCounts total;
+    if (!js::ObjectFields(info, {"total_token_usage", "last_token_usage"}, f) ||
+        !Usage(f[0], &total)) {
       ++stats_.malformed;
       return;
     }
-    TokenCounts total = Usage(*total_it);
     TokenCounts delta = Minus(total, prev_);
     if (AnyNegative(delta)) {
       // The cumulative total went backwards (a new context for the same
       // session): trust the per-call usage for this step.
-      auto last = info->find("last_token_usage");
-      delta = last != info->end() && last->is_object() ? Usage(*last) : total;
+      if (!Usage(f[1], &delta)) delta = total;
     }
     prev_ = total;
+    if (AnyNegative(delta)) {  // negative counts: not something Codex writes
+      ++stats_.malformed;
+      return;
+    }
     if (delta.Zero() || (delta.total == 0 && delta.input == 0 && delta.output == 0)) {
       ++stats_.repeats;
       return;
@@ -218,22 +230,24 @@ class CodexParser : public LineParser {
     if (sink.events) sink.events->push_back(std::move(e));
   }
 
-  RateLimits Limits(const json& rl, int64_t when) const {
+  RateLimits Limits(std::string_view rl, int64_t when) const {
     RateLimits r;
     r.unix_ms = when;
     r.session = session_;
-    if (auto it = rl.find("primary"); it != rl.end() && it->is_object()) {
-      r.primary_used_percent = Number(*it, "used_percent");
-      r.primary_window_minutes = OptInt(*it, "window_minutes");
-      r.primary_resets_at = OptInt(*it, "resets_at");
-    }
-    if (auto it = rl.find("secondary"); it != rl.end() && it->is_object()) {
-      r.secondary_used_percent = Number(*it, "used_percent");
-      r.secondary_window_minutes = OptInt(*it, "window_minutes");
-      r.secondary_resets_at = OptInt(*it, "resets_at");
-    }
-    if (auto it = rl.find("credits"); it != rl.end() && it->is_object())
-      r.credits_balance = Number(*it, "balance");
+    std::string_view f[3];
+    if (!js::ObjectFields(rl, {"primary", "secondary", "credits"}, f)) return r;
+    auto window = [](std::string_view raw, std::optional<double>* used,
+                     std::optional<int64_t>* minutes, std::optional<int64_t>* resets) {
+      std::string_view w[3];
+      if (!js::ObjectFields(raw, {"used_percent", "window_minutes", "resets_at"}, w)) return;
+      *used = js::Number(w[0]);
+      *minutes = js::Int(w[1]);
+      *resets = js::Int(w[2]);
+    };
+    window(f[0], &r.primary_used_percent, &r.primary_window_minutes, &r.primary_resets_at);
+    window(f[1], &r.secondary_used_percent, &r.secondary_window_minutes, &r.secondary_resets_at);
+    std::string_view c[1];
+    if (js::ObjectFields(f[2], {"balance"}, c)) r.credits_balance = js::Number(c[0]);
     return r;
   }
 

@@ -12,7 +12,7 @@ namespace dormant::meter {
 namespace {
 
 constexpr size_t kChunk = 1 << 20;           // read size; also the smallest buffer
-constexpr size_t kBatchEvents = 8192;        // commit a batch at least this often
+constexpr size_t kBatchEvents = 1024;        // commit a batch at least this often (memory)
 constexpr size_t kBatchCursors = 512;
 
 class Fd {
@@ -137,6 +137,7 @@ Expected<Ingestor::FileResult> Ingestor::IngestFile(const std::string& path, Pro
     if (used > 0) {
       c.offset += static_cast<int64_t>(used);
       result.bytes += used;
+      bulk_bytes_ += used;
       result.events += events.size();
       Queue(f, events, limits);
       std::memmove(buf_.data(), buf_.data() + used, have - used);
@@ -159,6 +160,22 @@ Expected<Ingestor::FileResult> Ingestor::IngestFile(const std::string& path, Pro
   return result;
 }
 
+Expected<void> Ingestor::BeginBulk(size_t commit_bytes) {
+  if (auto ok = Flush(); !ok) return ok;
+  bulk_ = true;
+  bulk_commit_bytes_ = commit_bytes;
+  bulk_bytes_ = 0;
+  return ledger_->Begin();
+}
+
+Expected<void> Ingestor::EndBulk() {
+  if (!bulk_) return {};
+  auto ok = Flush();
+  bulk_ = false;
+  if (!ok) return ok;
+  return ledger_->End();
+}
+
 Expected<void> Ingestor::Flush() {
   if (pending_.empty() && pending_cursors_.empty() && pending_limits_.empty()) return {};
   std::vector<FileCursor> cursors;
@@ -177,6 +194,11 @@ Expected<void> Ingestor::Flush() {
   pending_.clear();
   pending_limits_.clear();
   pending_cursors_.clear();
+  if (bulk_ && bulk_bytes_ >= bulk_commit_bytes_) {
+    bulk_bytes_ = 0;
+    if (auto ok = ledger_->End(); !ok) return ok;
+    if (auto ok = ledger_->Begin(); !ok) return ok;
+  }
   if (on_committed_ && !fresh.empty()) on_committed_(fresh);
   if (on_limits_)
     for (const RateLimits& l : limits) on_limits_(l);

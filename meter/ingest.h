@@ -51,6 +51,11 @@ class Ingestor {
   Expected<FileResult> IngestFile(const std::string& path, ProviderKind kind, bool flush = true);
   /// Commits the pending batch.
   Expected<void> Flush();
+  /// Bulk mode (import, benchmark): batches go into one long transaction,
+  /// committed every `commit_bytes` of log read and by EndBulk(). Callbacks
+  /// then see events before their commit.
+  Expected<void> BeginBulk(size_t commit_bytes = 256u << 20);
+  Expected<void> EndBulk();
   /// Drops the in-memory parser of `path` (its state stays in the cursor).
   void Release(const std::string& path);
 
@@ -82,6 +87,9 @@ class Ingestor {
   std::string buf_;
   ParseStats stats_;
   size_t duplicates_ = 0;
+  bool bulk_ = false;
+  size_t bulk_commit_bytes_ = 0;
+  size_t bulk_bytes_ = 0;
   size_t committed_ = 0;
 };
 

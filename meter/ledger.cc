@@ -145,7 +145,12 @@ Expected<void> Ledger::Migrate() {
   // WAL: readers (a report) never block the follower. synchronous=NORMAL
   // keeps every committed transaction across a crash of this process; only a
   // power loss can take back the last ones (which a re-read then restores).
-  if (auto ok = Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"); !ok) return ok;
+  // Checkpoints (the only fsyncs) every 4000 pages rather than 1000; a 4 MiB
+  // page cache.
+  if (auto ok = Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+                     "PRAGMA wal_autocheckpoint=4000; PRAGMA cache_size=-4096;");
+      !ok)
+    return ok;
   if (auto ok = Exec("BEGIN IMMEDIATE"); !ok) return ok;
   Stmt version(db_, "PRAGMA user_version");
   int64_t v = version.Step() == SQLITE_ROW ? version.Int(0) : 0;
@@ -215,12 +220,44 @@ Expected<void> Ledger::Migrate() {
 Expected<Ledger::CommitResult> Ledger::Commit(const std::vector<LedgerEvent>& events,
                                               const std::vector<FileCursor>& cursors,
                                               const std::vector<RateLimits>& limits) {
-  CommitResult result;
-  if (auto ok = Exec("BEGIN IMMEDIATE"); !ok) return Error{5, "begin: " + ok.error().message};
-  auto fail = [&](const Error& e) -> Expected<CommitResult> {
+  bool own = !in_transaction_;
+  if (own) {
+    if (auto ok = Begin(); !ok) return ok.error();
+  }
+  auto r = Write(events, cursors, limits);
+  if (!r) {
     (void)Exec("ROLLBACK");
-    return e;
-  };
+    in_transaction_ = false;
+    return r.error();
+  }
+  if (own) {
+    if (auto ok = End(); !ok) return ok.error();
+  }
+  return r;
+}
+
+Expected<void> Ledger::Begin() {
+  if (in_transaction_) return {};
+  if (auto ok = Exec("BEGIN IMMEDIATE"); !ok) return Error{5, "begin: " + ok.error().message};
+  in_transaction_ = true;
+  return {};
+}
+
+Expected<void> Ledger::End() {
+  if (!in_transaction_) return {};
+  in_transaction_ = false;
+  if (auto ok = Exec("COMMIT"); !ok) {
+    (void)Exec("ROLLBACK");
+    return Error{5, "commit: " + ok.error().message};
+  }
+  return {};
+}
+
+Expected<Ledger::CommitResult> Ledger::Write(const std::vector<LedgerEvent>& events,
+                                             const std::vector<FileCursor>& cursors,
+                                             const std::vector<RateLimits>& limits) {
+  CommitResult result;
+  auto fail = [&](const Error& e) -> Expected<CommitResult> { return e; };
   Statements& s = *stmts_;
   for (size_t i = 0; i < events.size(); ++i) {
     const LedgerEvent& e = events[i];
@@ -257,7 +294,6 @@ Expected<Ledger::CommitResult> Ledger::Commit(const std::vector<LedgerEvent>& ev
     st.Bind(9, latest->credits_balance);
     if (auto ok = st.Run(); !ok) return fail(ok.error());
   }
-  if (auto ok = Exec("COMMIT"); !ok) return fail(Error{5, "commit: " + ok.error().message});
   return result;
 }
 

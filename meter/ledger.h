@@ -73,6 +73,13 @@ class Ledger {
                                 const std::vector<FileCursor>& cursors,
                                 const std::vector<RateLimits>& limits = {});
 
+  /// A longer transaction for bulk imports: Commit() calls between Begin()
+  /// and End() join it, so a year of logs is written once rather than batch
+  /// by batch. A crash before End() loses the whole transaction (and the
+  /// offsets with it), never part of it.
+  Expected<void> Begin();
+  Expected<void> End();
+
   Expected<std::vector<FileCursor>> Cursors();
   Expected<std::optional<RateLimits>> LatestRateLimits();
 
@@ -103,6 +110,10 @@ class Ledger {
  private:
   Ledger(sqlite3* db, std::string path);
   Expected<void> Migrate();
+  Expected<CommitResult> Write(const std::vector<LedgerEvent>& events,
+                               const std::vector<FileCursor>& cursors,
+                               const std::vector<RateLimits>& limits);
+  bool in_transaction_ = false;
   Expected<void> Exec(const char* sql);
 
   sqlite3* db_;
