@@ -1,7 +1,9 @@
 #include "launcher/guardian.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,10 +17,15 @@
 
 namespace dormant::launcher {
 
-Expected<Guardian> Guardian::Start() {
+Expected<Guardian> Guardian::Start(const platform::GateJournal* journal) {
   int p[2];
   if (pipe2(p, O_CLOEXEC) != 0) return Error{errno, std::string("pipe2: ") + std::strerror(errno)};
   platform::UniqueFd rd(p[0]), wr(p[1]);
+  int gs[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, gs) != 0) {
+    return Error{errno, std::string("socketpair: ") + std::strerror(errno)};
+  }
+  platform::UniqueFd gate_ours(gs[0]), gate_theirs(gs[1]);
   // The guardian's pid comes back over a second pipe from the grandchild.
   int q[2];
   if (pipe2(q, O_CLOEXEC) != 0) return Error{errno, std::string("pipe2: ") + std::strerror(errno)};
@@ -28,6 +35,7 @@ Expected<Guardian> Guardian::Start() {
   if (child == 0) {
     wr.reset();
     qrd.reset();
+    gate_ours.reset();
     setsid();  // out of the terminal's process group: a ^C is not for us
     if (fork() != 0) _exit(0);
     for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGTSTP, SIGTTIN, SIGTTOU}) {
@@ -36,10 +44,11 @@ Expected<Guardian> Guardian::Start() {
     pid_t self = getpid();
     (void)!write(qwr.get(), &self, sizeof self);
     qwr.reset();
-    _exit(GuardianMain(rd.release()) >= 0 ? 0 : 1);
+    _exit(GuardianMain(rd.release(), gate_theirs.release(), journal) >= 0 ? 0 : 1);
   }
   qwr.reset();
   rd.reset();
+  gate_theirs.reset();
   int status;
   while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
   }
@@ -49,7 +58,12 @@ Expected<Guardian> Guardian::Start() {
   }
   if (n != sizeof g.pid_) return Error{EPIPE, "the guardian did not start"};
   g.fd_ = std::move(wr);
+  g.gate_sock_ = std::move(gate_ours);
   return g;
+}
+
+void Guardian::GiveListener(int listener_fd) {
+  if (gate_sock_) platform::SendListener(gate_sock_.get(), listener_fd);
 }
 
 void Guardian::Send(const char* line, int len) {
@@ -73,11 +87,28 @@ void Guardian::Released(int pid) {
   Send(line, n);
 }
 
-int GuardianMain(int fd) {
+int GuardianMain(int fd, int gate_sock, const platform::GateJournal* journal) {
   std::map<int, uint64_t> stopped;
   std::string buf;
   char chunk[4096];
+  int listener = -1;
   for (;;) {
+    pollfd p[2] = {{fd, POLLIN, 0}, {gate_sock, POLLIN, 0}};
+    if (poll(p, gate_sock >= 0 ? 2 : 1, -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (gate_sock >= 0 && p[1].revents) {
+      // Hold the gate's listener, unread, for the day dormant is gone.
+      auto got = platform::ReceiveListener(gate_sock, 0);
+      if (got) {
+        if (listener >= 0) close(listener);
+        listener = *got;
+      }
+      close(gate_sock);
+      gate_sock = -1;
+    }
+    if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR))) continue;
     ssize_t n = read(fd, chunk, sizeof chunk);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
@@ -110,6 +141,13 @@ int GuardianMain(int fd) {
   if (continued > 0) {
     std::fprintf(stderr, "dormant guardian: supervisor gone; continued %d stopped process(es)\n",
                  continued);
+  }
+  if (gate_sock >= 0) close(gate_sock);
+  if (listener >= 0) {
+    // The tree's execs and connects wait on the gate: answer them all
+    // "continue" until no process under the filter is left.
+    platform::ServeContinueForever(listener, journal);
+    close(listener);
   }
   return continued;
 }

@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "enforcer/expected.h"
+#include "platform/gate.h"
 #include "platform/unique_fd.h"
 
 namespace dormant::launcher {
@@ -14,8 +15,10 @@ namespace dormant::launcher {
 class Guardian {
  public:
   /// Double-forks the guardian so it is nobody's child in the supervised tree.
-  /// Call before becoming a subreaper and before any thread starts.
-  static Expected<Guardian> Start();
+  /// Call before becoming a subreaper and before any thread starts. With a
+  /// gate journal (created before this call, so the guardian shares its
+  /// memory), the guardian can also take over the gate once dormant is gone.
+  static Expected<Guardian> Start(const platform::GateJournal* journal = nullptr);
 
   Guardian() = default;
   Guardian(Guardian&&) = default;
@@ -25,6 +28,10 @@ class Guardian {
   void WillStop(int pid, uint64_t start_ticks);
   /// After continuing (or ending) the tree rooted at `pid`.
   void Released(int pid);
+  /// Hands the guardian a copy of the gate's listener. It holds it unread
+  /// while dormant lives (a reader is the only one who can answer what it
+  /// reads), and answers every held call "continue" once dormant is gone.
+  void GiveListener(int listener_fd);
   int pid() const { return pid_; }
   /// Closes the pipe: the guardian continues what is still recorded and exits.
   void Close() { fd_.reset(); }
@@ -32,12 +39,13 @@ class Guardian {
  private:
   void Send(const char* line, int len);
   platform::UniqueFd fd_;
+  platform::UniqueFd gate_sock_;
   int pid_ = 0;
 };
 
 /// The guardian's own main loop (exposed for tests): reads records from `fd`
 /// until EOF, then continues every recorded tree that still exists. Returns
 /// the number of processes it continued.
-int GuardianMain(int fd);
+int GuardianMain(int fd, int gate_sock = -1, const platform::GateJournal* journal = nullptr);
 
 }  // namespace dormant::launcher

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <uv.h>
@@ -21,6 +22,7 @@
 #include "launcher/guardian.h"
 #include "launcher/metering.h"
 #include "platform/freezer.h"
+#include "platform/gate.h"
 #include "platform/idle_factory.h"
 #include "platform/power_source.h"
 #include "platform/process_table.h"
@@ -57,11 +59,33 @@ std::string BaseName(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
-// fork + exec of the app, reporting exec failure through a CLOEXEC pipe.
-Expected<int> SpawnApp(const std::vector<std::string>& command) {
+// The gate as the launcher uses it: a compiled filter for the child, and
+// whether the user asked for it outright (`on`) or only where safe (`auto`).
+struct GatePlan {
+  std::unique_ptr<platform::GateProgram> program;
+  bool required = false;
+  std::string why;  // why it is on or off, for the log and status
+};
+
+// fork + exec of the app, reporting exec failure through a CLOEXEC pipe. With a
+// gate, the child installs the filter just before exec and sends us its
+// listener; the app's own exec then waits on the gate, so we serve it until
+// the exec has happened (or failed).
+Expected<int> SpawnApp(const std::vector<std::string>& command, GatePlan* gate,
+                       const platform::GateDecider& decide, int* listener) {
+  *listener = -1;
   int p[2];
   if (pipe2(p, O_CLOEXEC) != 0) return Error{errno, std::string("pipe2: ") + std::strerror(errno)};
   platform::UniqueFd rd(p[0]), wr(p[1]);
+  platform::UniqueFd gate_ours, gate_theirs;
+  if (gate->program) {
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+      return Error{errno, std::string("socketpair: ") + std::strerror(errno)};
+    }
+    gate_ours.reset(sv[0]);
+    gate_theirs.reset(sv[1]);
+  }
   std::vector<char*> argv;
   for (const auto& a : command) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
@@ -76,6 +100,14 @@ Expected<int> SpawnApp(const std::vector<std::string>& command) {
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
+    if (gate->program) {
+      int r = platform::InstallGateInChild(*gate->program, gate_theirs.get());
+      if (r < 0 && gate->required) {
+        int e = -r;
+        (void)!write(wr.get(), &e, sizeof e);
+        _exit(126);
+      }
+    }
     execvp(argv[0], argv.data());
     int e = errno;
     (void)!write(wr.get(), &e, sizeof e);
@@ -85,6 +117,18 @@ Expected<int> SpawnApp(const std::vector<std::string>& command) {
   sigprocmask(SIG_SETMASK, &old, nullptr);
   if (pid < 0) return Error{fork_errno, std::string("fork: ") + std::strerror(fork_errno)};
   wr.reset();
+  gate_theirs.reset();
+  if (gate->program) {
+    auto fd = platform::ReceiveListener(gate_ours.get(), 5000);
+    if (fd) {
+      *listener = *fd;
+      platform::ServeBlocking(*listener, decide, rd.get(), 10000);
+    } else {
+      spdlog::warn("sandbox gate: not installed: {}", fd.error().message);
+      gate->why = "not installed: " + fd.error().message;
+      gate->program.reset();
+    }
+  }
   int e = 0;
   ssize_t n;
   while ((n = read(rd.get(), &e, sizeof e)) < 0 && errno == EINTR) {
@@ -92,9 +136,26 @@ Expected<int> SpawnApp(const std::vector<std::string>& command) {
   if (n == sizeof e) {
     while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
     }
+    if (*listener >= 0) close(*listener);
+    *listener = -1;
     return Error{e, "cannot run '" + command[0] + "': " + std::strerror(e)};
   }
   return static_cast<int>(pid);
+}
+
+// The thread id a gate request names, as its process (thread group) id.
+int TgidOf(int tid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/status", tid);
+  FILE* f = std::fopen(path, "re");
+  if (!f) return tid;
+  char line[256];
+  int tgid = tid;
+  while (std::fgets(line, sizeof line, f)) {
+    if (std::sscanf(line, "Tgid: %d", &tgid) == 1) break;
+  }
+  std::fclose(f);
+  return tgid;
 }
 
 enforcer::BudgetPolicy BudgetsOf(const enforcer::Policy& policy) {
@@ -104,8 +165,11 @@ enforcer::BudgetPolicy BudgetsOf(const enforcer::Policy& policy) {
 
 class Supervisor : public platform::IdleSource::Listener, public platform::PowerSource::Listener {
  public:
-  Supervisor(const RunOptions& opts, enforcer::Policy policy, Guardian guardian)
+  Supervisor(const RunOptions& opts, enforcer::Policy policy, Guardian guardian, GatePlan gate,
+             std::optional<platform::GateJournal> journal)
       : opts_(opts),
+        gate_plan_(std::move(gate)),
+        journal_(std::move(journal)),
         policy_sources_(opts.sources),
         guardian_(std::move(guardian)),
         table_(platform::CreateProcessTable()),
@@ -129,6 +193,7 @@ class Supervisor : public platform::IdleSource::Listener, public platform::Power
   void OnPowerSourceFailed(const Error& why) override;
 
  private:
+  platform::Verdict Decide(const platform::GateRequest& r);
   void StartIdleSource();
   void StartNextIdleCandidate();
   TimePoint Now() { return TimePoint(Duration(uv_now(&loop_))); }
@@ -153,6 +218,12 @@ class Supervisor : public platform::IdleSource::Listener, public platform::Power
   static Supervisor* Self(uv_handle_t* h) { return static_cast<Supervisor*>(h->data); }
 
   RunOptions opts_;
+  GatePlan gate_plan_;
+  std::optional<platform::GateJournal> journal_;
+  std::unique_ptr<platform::Gate> gate_;
+  std::map<std::string, uint64_t> refused_;  // by provider: refused execs and connects
+  std::vector<std::pair<uint64_t, int>> to_stop_;  // deferred execs: continue, then stop
+  uv_timer_t gate_later_{};
   PolicySources policy_sources_;
   Guardian guardian_;
   uv_loop_t loop_;
@@ -194,6 +265,64 @@ void Supervisor::Feed(const Event& e) {
   ArmDeadline();
   // While anything is held stopped, the idle source should report input fast.
   if (idle_) idle_->SetEager(enforcer_.suspended_mode());
+}
+
+// The gate's question: may this exec or connect go ahead? Answered on the
+// loop, at once (the caller is waiting in the kernel).
+platform::Verdict Supervisor::Decide(const platform::GateRequest& r) {
+  int pid = TgidOf(r.pid);
+  if (r.kind == platform::GateRequest::Kind::kExec) {
+    enforcer::ProcessFacts facts{pid, 0, r.path, r.argv};
+    if (auto d = enforcer::MatchProvider(policy().sandbox.deny_exec, facts)) {
+      const auto& m = policy().sandbox.deny_exec[*d];
+      ++refused_[m.name];
+      spdlog::warn("gate: refused exec of {} by pid {}: [sandbox] deny_exec '{}'", r.path, pid, m.name);
+      return platform::Verdict::kRefuse;
+    }
+    auto m = enforcer::MatchProvider(policy().providers, facts);
+    if (!m || tree_.ProviderOf(pid) != 0) return platform::Verdict::kContinue;  // not a new provider
+    const auto& name = policy().providers[*m].name;
+    enforcer::Status st = enforcer_.GetStatus(Now());
+    if (!st.lockout.empty()) {
+      ++refused_[name];
+      spdlog::warn("gate: refused exec of provider {} ({}) by pid {}: locked out: {}", name, r.path, pid,
+                   st.lockout);
+      return platform::Verdict::kRefuse;
+    }
+    if (enforcer_.suspended_mode()) {
+      // Let the exec complete and stop it before its first instruction: the
+      // stop is queued before the answer, on the next loop turn.
+      to_stop_.push_back({r.id, pid});
+      uv_timer_start(&gate_later_, [](uv_timer_t* t) {
+        auto* self = Self(reinterpret_cast<uv_handle_t*>(t));
+        for (auto [id, p] : std::exchange(self->to_stop_, {})) {
+          if (auto info = self->table_->Read(p)) self->guardian_.WillStop(p, info->start_ticks);
+          kill(p, SIGSTOP);
+          if (self->gate_) self->gate_->Answer(id, platform::Verdict::kContinue);
+        }
+      }, 0, 0);
+      spdlog::info("gate: provider {} exec by pid {} starts stopped (providers are held)", name, pid);
+      return platform::Verdict::kDefer;
+    }
+    return platform::Verdict::kContinue;
+  }
+  // connect to an IP address
+  int root = tree_.ProviderOf(pid);
+  if (root == 0) return platform::Verdict::kContinue;
+  bool loopback = r.loopback;
+  if (const char* fake = std::getenv("DORMANT_TEST_NONLOOPBACK"); fake && r.address == fake) loopback = false;
+  if (policy().sandbox.network != enforcer::SandboxNetwork::kWhenActive || loopback ||
+      enforcer_.NetworkAllowed(Now())) {
+    return platform::Verdict::kContinue;
+  }
+  std::string name = "?";
+  for (const auto& p : enforcer_.GetStatus(Now()).providers) {
+    if (p.pid == root) name = p.name;
+  }
+  ++refused_[name];
+  spdlog::warn("gate: refused connect by {} (pid {}) to {}:{}: the user is away (network = when-active)", name,
+               pid, r.address, r.port);
+  return platform::Verdict::kRefuse;
 }
 
 // [idle] source: one named source, or "auto": the candidates for this session,
@@ -446,6 +575,8 @@ void Supervisor::Shutdown() {
   uv_close(reinterpret_cast<uv_handle_t*>(&scan_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&shutdown_timer_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&idle_retry_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&gate_later_), nullptr);
+  if (gate_) gate_->Close();
   if (idle_) idle_->Stop();
   if (power_) power_->Stop();
   if (watch_poll_on_) uv_close(reinterpret_cast<uv_handle_t*>(&watch_poll_), nullptr);
@@ -475,6 +606,19 @@ nlohmann::json Supervisor::StatusJson() {
   j["paused"] = s.paused;
   j["lockout"] = s.lockout.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.lockout);
   j["freezer"] = std::string(freezer_->name());
+  {
+    nlohmann::json g = {{"on", gate_ != nullptr}, {"why", gate_plan_.why}};
+    if (gate_) {
+      auto c = gate_->counters();
+      g["exec"] = c.exec;
+      g["connect"] = c.connect;
+      g["refused"] = c.refused;
+      g["watchdog"] = c.watchdog;
+      g["errors"] = c.errors;
+    }
+    g["refused_by_provider"] = refused_;
+    j["gate"] = std::move(g);
+  }
   j["budgets"] = metering_ ? metering_->StatusJson() : nlohmann::json::array();
   j["providers"] = nlohmann::json::array();
   for (const auto& p : s.providers) {
@@ -574,7 +718,7 @@ int Supervisor::Run() {
       }
     }, sigs[i]);
   }
-  for (uv_timer_t* t : {&deadline_, &scan_, &shutdown_timer_, &idle_retry_}) {
+  for (uv_timer_t* t : {&deadline_, &scan_, &shutdown_timer_, &idle_retry_, &gate_later_}) {
     uv_timer_init(&loop_, t);
     t->data = this;
   }
@@ -601,7 +745,9 @@ int Supervisor::Run() {
                  watcher.error().message, kScanWithoutWatcherMs);
   }
 
-  auto app = SpawnApp(opts_.command);
+  int listener = -1;
+  auto app = SpawnApp(opts_.command, &gate_plan_,
+                      [this](const platform::GateRequest& r) { return Decide(r); }, &listener);
   if (!app) {
     spdlog::error("{}", app.error().message);
     Shutdown();
@@ -611,6 +757,20 @@ int Supervisor::Run() {
   }
   app_pid_ = *app;
   app_running_ = true;
+  if (listener >= 0) {
+    guardian_.GiveListener(listener);
+    gate_ = std::make_unique<platform::Gate>(&loop_, listener,
+                                             [this](const platform::GateRequest& r) { return Decide(r); });
+    if (journal_) gate_->SetJournal(&*journal_);
+    if (auto r = gate_->Start(); !r) {
+      spdlog::error("sandbox gate: {}", r.error().message);
+      gate_.reset();
+    } else {
+      spdlog::info("sandbox gate on ({})", gate_plan_.why);
+    }
+  } else if (!gate_plan_.why.empty()) {
+    spdlog::info("sandbox gate off ({})", gate_plan_.why);
+  }
   // Idle time counts from the app's start.
   uv_update_time(&loop_);
   enforcer_ = enforcer::Enforcer(enforcer_.policy(), Now());
@@ -662,12 +822,37 @@ int RunSupervisor(const RunOptions& options) {
     std::fprintf(stderr, "dormant: %s\n", r.error().message.c_str());
     return 2;
   }
-  auto guardian = Guardian::Start();
+  GatePlan gate;
+  std::optional<platform::GateJournal> journal;
+  using enforcer::SandboxGate;
+  SandboxGate mode = loaded.policy.sandbox.gate;
+  if (mode == SandboxGate::kOff) {
+    gate.why = "[sandbox] gate = \"off\"";
+  } else {
+    gate.required = mode == SandboxGate::kOn;
+    std::optional<std::string> unsafe;
+    if (mode == SandboxGate::kAuto) unsafe = platform::GateUnsafeReason(opts.command[0]);
+    if (unsafe) {
+      gate.why = "auto: " + *unsafe;
+    } else if (auto program = platform::CompileGate({}); !program) {
+      if (gate.required) {
+        std::fprintf(stderr, "dormant: [sandbox] gate = \"on\" but seccomp is unavailable: %s\n",
+                     program.error().message.c_str());
+        return 2;
+      }
+      gate.why = "auto: seccomp unavailable: " + program.error().message;
+    } else {
+      gate.program = std::move(*program);
+      gate.why = mode == SandboxGate::kOn ? "[sandbox] gate = \"on\"" : "auto: seccomp available, app is safe to gate";
+      if (auto j = platform::GateJournal::Create()) journal.emplace(std::move(*j));
+    }
+  }
+  auto guardian = Guardian::Start(journal ? &*journal : nullptr);
   if (!guardian) {
     std::fprintf(stderr, "dormant: cannot start the guardian: %s\n", guardian.error().message.c_str());
     return 2;
   }
-  Supervisor s(opts, std::move(loaded.policy), std::move(*guardian));
+  Supervisor s(opts, std::move(loaded.policy), std::move(*guardian), std::move(gate), std::move(journal));
   return s.Run();
 }
 
