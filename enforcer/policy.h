@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "enforcer/budget.h"
 #include "enforcer/time.h"
 
 namespace dormant::enforcer {
@@ -65,6 +66,9 @@ struct Policy {
   std::vector<ProviderMatcher> providers;
   PowerPolicy power;
   SandboxPolicy sandbox;
+  /// [[budget]], [budget_idle], [plan], [[price]] and [prices]: spending
+  /// limits and the price table (shipped prices unless a file changes them).
+  BudgetPolicy budget;
 
   Duration SuspendAfter(const ProviderMatcher& m) const {
     return m.suspend_after.value_or(idle.suspend_after);

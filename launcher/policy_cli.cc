@@ -21,7 +21,8 @@ constexpr char kUsage[] =
     "[--set KEY=VALUE]...\n"
     "       dormant policy check [--set KEY=VALUE]... [FILE]...\n";
 
-// Tables in schema order: "idle", "provider", "power", "power.battery", "sandbox".
+// Tables in schema order: "idle", "provider", "power", "power.battery",
+// "sandbox", "budget", "budget_idle", "plan", "price", "prices", ...
 std::vector<std::string> Tables() {
   std::vector<std::string> tables;
   for (const auto& spec : Schema()) {
@@ -33,45 +34,57 @@ std::vector<std::string> Tables() {
 
 std::string Field(const KeySpec& spec) { return spec.key.substr(spec.key.rfind('.') + 1); }
 
-std::string PathOf(const KeySpec& spec, const ProviderMatcher* m) {
-  return m ? "provider." + m->name + "." + Field(spec) : spec.key;
+std::string TableOf(const KeySpec& spec) { return spec.key.substr(0, spec.key.rfind('.')); }
+
+// The key path of `spec` in origins and locks: "provider.codex.exe" for a
+// field of entry "codex", the key itself for a policy key.
+std::string PathOf(const KeySpec& spec, const std::string& entry) {
+  return spec.scope == Scope::kPolicy ? spec.key : TableOf(spec) + "." + entry + "." + Field(spec);
 }
 
-// One "key = value" line per set key of `table`, for `m` when it is [[provider]].
-void TomlTable(const LoadedPolicy& loaded, const std::string& table, const ProviderMatcher* m,
+// One "key = value" line per set key of `table`, for `entry` of an array of tables.
+void TomlTable(const LoadedPolicy& loaded, const std::string& table, const std::string& entry,
                std::ostream& out) {
   for (const auto& spec : Schema()) {
-    if (spec.key.substr(0, spec.key.rfind('.')) != table) continue;
-    Value v = spec.get(loaded.policy, m);
+    if (TableOf(spec) != table) continue;
+    Value v = spec.get(loaded.policy, entry);
     if (std::holds_alternative<std::monostate>(v)) {
       out << "# " << Field(spec) << " is not set\n";
       continue;
     }
     out << Field(spec) << " = " << FormatValue(v);
-    if (const Lock* lock = loaded.LockFor(PathOf(spec, m))) {
+    if (const Lock* lock = loaded.LockFor(PathOf(spec, entry))) {
       out << "  # locked by " << lock->origin.Where();
     }
     out << "\n";
   }
 }
 
+// Calls f(spec, entry) for every policy key, then every field of every entry
+// of each array of tables.
+template <typename F>
+void ForEachKey(const enforcer::Policy& p, F f) {
+  for (const auto& spec : Schema()) {
+    if (spec.scope == Scope::kPolicy) f(spec, std::string());
+  }
+  for (const ArrayTable& table : ArrayTables()) {
+    for (const std::string& entry : table.entries(p)) {
+      for (const auto& spec : Schema()) {
+        if (spec.scope == table.scope) f(spec, entry);
+      }
+    }
+  }
+}
+
 void OriginLines(const LoadedPolicy& loaded, std::ostream& out) {
-  auto line = [&](const KeySpec& spec, const ProviderMatcher* m) {
-    Value v = spec.get(loaded.policy, m);
+  ForEachKey(loaded.policy, [&](const KeySpec& spec, const std::string& entry) {
+    Value v = spec.get(loaded.policy, entry);
     if (std::holds_alternative<std::monostate>(v)) return;
-    std::string path = PathOf(spec, m);
+    std::string path = PathOf(spec, entry);
     out << loaded.OriginOf(path).Where() << "\t" << path << " = " << FormatValue(v);
     if (const Lock* lock = loaded.LockFor(path)) out << "\t[locked by " << lock->origin.Where() << "]";
     out << "\n";
-  };
-  for (const auto& spec : Schema()) {
-    if (spec.scope == Scope::kPolicy) line(spec, nullptr);
-  }
-  for (const auto& m : loaded.policy.providers) {
-    for (const auto& spec : Schema()) {
-      if (spec.scope == Scope::kProvider) line(spec, &m);
-    }
-  }
+  });
 }
 
 nlohmann::json ToJson(const Value& v) {
@@ -82,6 +95,14 @@ nlohmann::json ToJson(const Value& v) {
   if (auto* x = std::get_if<double>(&v)) return *x;
   if (auto* s = std::get_if<std::string>(&v)) return *s;
   if (auto* l = std::get_if<std::vector<std::string>>(&v)) return *l;
+  if (auto* f = std::get_if<std::vector<double>>(&v)) return *f;
+  if (auto* r = std::get_if<enforcer::Rates>(&v)) {
+    nlohmann::json out = nlohmann::json::object();
+    for (const RateKind& kind : RateKinds()) {
+      if (const auto& rate = r->*kind.field) out[kind.name] = *rate;
+    }
+    return out;
+  }
   nlohmann::json out = nlohmann::json::array();
   for (const auto& m : std::get<std::vector<ProviderMatcher>>(v)) {
     out.push_back({{"name", m.name}, {"exe", m.exe}, {"args", m.args}});
@@ -95,17 +116,19 @@ nlohmann::json PolicyJson(const Policy& p) {
     if (spec.scope != Scope::kPolicy) continue;
     std::string pointer = "/" + spec.key;
     std::replace(pointer.begin(), pointer.end(), '.', '/');
-    out[nlohmann::json::json_pointer(pointer)] = ToJson(spec.get(p, nullptr));
+    out[nlohmann::json::json_pointer(pointer)] = ToJson(spec.get(p, ""));
   }
-  nlohmann::json providers = nlohmann::json::array();
-  for (const auto& m : p.providers) {
-    nlohmann::json entry = nlohmann::json::object();
-    for (const auto& spec : Schema()) {
-      if (spec.scope == Scope::kProvider) entry[Field(spec)] = ToJson(spec.get(p, &m));
+  for (const ArrayTable& table : ArrayTables()) {
+    nlohmann::json entries = nlohmann::json::array();
+    for (const std::string& name : table.entries(p)) {
+      nlohmann::json entry = nlohmann::json::object();
+      for (const auto& spec : Schema()) {
+        if (spec.scope == table.scope) entry[Field(spec)] = ToJson(spec.get(p, name));
+      }
+      entries.push_back(entry);
     }
-    providers.push_back(entry);
+    out[table.table] = entries;
   }
-  out["provider"] = providers;
   return out;
 }
 
@@ -227,15 +250,15 @@ std::string FormatPolicyToml(const LoadedPolicy& loaded, bool origin) {
   }
   bool first = true;
   for (const auto& table : Tables()) {
-    if (IsArrayTable(table)) {
-      for (const auto& m : loaded.policy.providers) {
+    if (const ArrayTable* array = FindArrayTable(table)) {
+      for (const auto& entry : array->entries(loaded.policy)) {
         out << (first ? "" : "\n") << "[[" << table << "]]\n";
-        TomlTable(loaded, table, &m, out);
+        TomlTable(loaded, table, entry, out);
         first = false;
       }
     } else {
       out << (first ? "" : "\n") << "[" << table << "]\n";
-      TomlTable(loaded, table, nullptr, out);
+      TomlTable(loaded, table, "", out);
       first = false;
     }
   }
@@ -248,20 +271,12 @@ std::string FormatPolicyJson(const LoadedPolicy& loaded, bool origin) {
   constexpr auto kReplace = nlohmann::json::error_handler_t::replace;
   if (!origin) return policy.dump(2, ' ', false, kReplace) + "\n";
   nlohmann::json origins = nlohmann::json::object();
-  auto add = [&](const KeySpec& spec, const ProviderMatcher* m) {
-    std::string path = PathOf(spec, m);
+  ForEachKey(loaded.policy, [&](const KeySpec& spec, const std::string& entry) {
+    std::string path = PathOf(spec, entry);
     nlohmann::json o = OriginJson(loaded.OriginOf(path));
     if (const Lock* lock = loaded.LockFor(path)) o["locked_by"] = OriginJson(lock->origin);
     origins[path] = o;
-  };
-  for (const auto& spec : Schema()) {
-    if (spec.scope == Scope::kPolicy) add(spec, nullptr);
-  }
-  for (const auto& m : loaded.policy.providers) {
-    for (const auto& spec : Schema()) {
-      if (spec.scope == Scope::kProvider) add(spec, &m);
-    }
-  }
+  });
   nlohmann::json locks = nlohmann::json::array();
   for (const auto& lock : loaded.locks) {
     nlohmann::json l = OriginJson(lock.origin);

@@ -1,6 +1,7 @@
 #include "launcher/policy_layer.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <map>
 #include <set>
@@ -63,8 +64,8 @@ class LayerParser {
       std::string name = path.empty() ? key : path + "." + key;
       if (path.empty() && key == "lock") {
         ParseLock(node, k.source());
-      } else if (IsArrayTable(name)) {
-        ParseProviders(node, name, k.source());
+      } else if (const ArrayTable* array = FindArrayTable(name)) {
+        ParseEntries(*array, node, k.source());
       } else if (const KeySpec* spec = FindKey(name); spec && spec->scope == Scope::kPolicy) {
         AddValue(*spec, node, name, "");
       } else if (IsTable(name)) {
@@ -82,18 +83,20 @@ class LayerParser {
 
   // Adds `node` as the value of `spec` at `path` when it is valid.
   void AddValue(const KeySpec& spec, const toml::node& node, const std::string& path,
-                const std::string& provider) {
+                const std::string& entry) {
     auto value = ParseValue(spec, node, path);
     if (!value) return;
     auto [line, column] = Pos(node.source());
     layer_out_.assignments.push_back(
-        {path, &spec, provider, std::move(*value), Origin{file_, line, column, layer_}});
+        {path, &spec, entry, std::move(*value), Origin{file_, line, column, layer_}});
   }
 
-  void AddProviderName(const std::string& name, const toml::source_region& where) {
+  void AddEntryName(const ArrayTable& table, const std::string& name,
+                    const toml::source_region& where) {
     auto [line, column] = Pos(where);
-    layer_out_.assignments.push_back({"provider." + name + ".name", FindKey("provider.name"), name,
-                                      Value(name), Origin{file_, line, column, layer_}});
+    layer_out_.assignments.push_back({table.table + "." + name + "." + table.name_key,
+                                      FindField(table, table.name_key), name, Value(name),
+                                      Origin{file_, line, column, layer_}});
   }
 
   bool ValidName(const std::string& name, const toml::source_region& where, const std::string& key) {
@@ -102,6 +105,22 @@ class LayerParser {
           name.empty() ? "must not be empty"
                        : "\"" + name + "\" is not a name (use letters, digits, '_' and '-')");
     return false;
+  }
+
+  // A [[price]] match is part of a model name, and of key paths.
+  bool ValidMatch(const std::string& match, const toml::source_region& where, const std::string& key) {
+    auto ok = [](char c) { return IsNameChar(c) || c == '.'; };
+    if (!match.empty() && std::all_of(match.begin(), match.end(), ok)) return true;
+    Error(where, key,
+          match.empty() ? "must not be empty"
+                        : "\"" + match + "\" is not part of a model name (use letters, digits, '.', "
+                          "'_' and '-')");
+    return false;
+  }
+
+  bool ValidEntryName(const ArrayTable& table, const std::string& name,
+                      const toml::source_region& where, const std::string& key) {
+    return table.scope == Scope::kPrice ? ValidMatch(name, where, key) : ValidName(name, where, key);
   }
 
   void Error(const toml::source_region& where, std::string key, std::string message) {
@@ -173,8 +192,8 @@ class LayerParser {
     layer_out_.locks.push_back({pattern, Origin{file_, line, column, layer_}});
   }
 
-  void ParseProviders(const toml::node& node, const std::string& name,
-                      const toml::source_region& where) {
+  void ParseEntries(const ArrayTable& table, const toml::node& node, const toml::source_region& where) {
+    const std::string& name = table.table;
     const toml::array* a = node.as_array();
     if (!a) {
       Error(where, name, "`" + name + "` is an array of tables: write [[" + name + "]]");
@@ -186,39 +205,42 @@ class LayerParser {
         Error(e.source(), name, "expected a table for each " + name + ", got " + NodeTypeName(e));
         continue;
       }
-      ParseProvider(*t);
+      ParseEntry(table, *t);
     }
   }
 
-  void ParseProvider(const toml::table& t) {
-    const toml::node* name_node = t.get("name");
+  // One [[provider]], [[budget]] or [[price]]: its name first, then its fields.
+  void ParseEntry(const ArrayTable& table, const toml::table& t) {
+    const std::string& kind = table.table;
+    const std::string name_path = kind + "." + table.name_key;
+    const toml::node* name_node = t.get(table.name_key);
     if (!name_node) {
-      Error(t.source(), "provider", "a [[provider]] needs a `name`");
+      Error(t.source(), kind, "a [[" + kind + "]] needs a `" + table.name_key + "`");
       return;
     }
     const auto* name_str = name_node->as_string();
     if (!name_str) {
-      Error(name_node->source(), "provider.name", "expected a string, got " + NodeTypeName(*name_node));
+      Error(name_node->source(), name_path, "expected a string, got " + NodeTypeName(*name_node));
       return;
     }
     const std::string& name = name_str->get();
-    if (!ValidName(name, name_node->source(), "provider.name")) return;
-    auto [first, inserted] = seen_providers_.insert({name, Pos(name_node->source()).first});
+    if (!ValidEntryName(table, name, name_node->source(), name_path)) return;
+    auto [first, inserted] = seen_[kind].insert({name, Pos(name_node->source()).first});
     if (!inserted) {
-      Error(name_node->source(), "provider." + name,
-            "provider \"" + name + "\" is defined twice in this file (first at line " +
+      Error(name_node->source(), kind + "." + name,
+            kind + " \"" + name + "\" is defined twice in this file (first at line " +
                 std::to_string(first->second) + ")");
       return;
     }
-    AddProviderName(name, name_node->source());
+    AddEntryName(table, name, name_node->source());
     for (auto&& [k, v] : t) {
       std::string key(k.str());
-      if (key == "name") continue;
-      std::string path = "provider." + name + "." + key;
-      const KeySpec* spec = FindKey("provider." + key);
+      if (key == table.name_key) continue;
+      std::string path = kind + "." + name + "." + key;
+      const KeySpec* spec = FindField(table, key);
       if (!spec) {
-        Error(k.source(), path, "unknown key `" + key + "` in [[provider]]" +
-                                    Suggest(key, ChildNames("provider")));
+        Error(k.source(), path, "unknown key `" + key + "` in [[" + kind + "]]" +
+                                    Suggest(key, ChildNames(kind)));
         continue;
       }
       AddValue(*spec, v, path, name);
@@ -245,8 +267,90 @@ class LayerParser {
         return Expected(node, path, "true or false");
       case KeyType::kInteger:
       case KeyType::kNumber: return ParseNumber(spec, node, path);
+      case KeyType::kMatch: {
+        const auto* s = node.as_string();
+        if (!s) return Expected(node, path, "a string");
+        if (!ValidMatch(s->get(), node.source(), path)) return {};
+        return Value(s->get());
+      }
+      case KeyType::kWindow: return ParseWindowNode(node, path);
+      case KeyType::kFractions: return ParseFractions(node, path);
+      case KeyType::kRates: return ParseRates(node, path);
     }
     return {};
+  }
+
+  std::optional<Value> ParseWindowNode(const toml::node& node, const std::string& path) {
+    const auto* s = node.as_string();
+    if (!s) {
+      return Expected(node, path, "a string: hour, day, week, month or a duration such as \"5h\"");
+    }
+    enforcer::BudgetWindow w;
+    std::string error;
+    if (!ParseBudgetWindow(s->get(), &w, &error)) return Bad(node, path, error);
+    return Value(enforcer::ToString(w));
+  }
+
+  std::optional<Value> ParseFractions(const toml::node& node, const std::string& path) {
+    const toml::array* a = node.as_array();
+    if (!a) return Expected(node, path, "an array of fractions such as [0.6, 0.8]");
+    std::vector<double> out;
+    for (const toml::node& e : *a) {
+      if (!e.is_number()) return Expected(e, path, "a number in the array");
+      double x = e.is_integer() ? static_cast<double>(e.as_integer()->get()) : e.as_floating_point()->get();
+      if (!(x > 0 && x < 1)) {
+        return Bad(e, path, "a warning is a fraction of the limit, between 0 and 1 (exclusive); got " +
+                                NumberText(e));
+      }
+      out.push_back(x);
+    }
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return Value(std::move(out));
+  }
+
+  // { input = 1.25, cached_input = 0.125, output = 10, ... }: per million tokens.
+  std::optional<Value> ParseRates(const toml::node& node, const std::string& path) {
+    std::vector<std::string> kinds;
+    for (const RateKind& kind : RateKinds()) kinds.push_back(kind.name);
+    const toml::table* t = node.as_table();
+    if (!t) {
+      return Expected(node, path, "a table of prices per million tokens such as "
+                                  "{ input = 1.25, output = 10 }");
+    }
+    enforcer::Rates rates;
+    bool ok = true;
+    for (auto&& [k, v] : *t) {
+      std::string key(k.str());
+      auto it = std::find(kinds.begin(), kinds.end(), key);
+      if (it == kinds.end()) {
+        Error(k.source(), path + "." + key,
+              "unknown token kind `" + key + "` (one of " + Join(kinds, ", ") + ")" + Suggest(key, kinds));
+        ok = false;
+        continue;
+      }
+      double x = 0;
+      if (const auto* i = v.as_integer()) {
+        x = static_cast<double>(i->get());
+      } else if (const auto* f = v.as_floating_point()) {
+        x = f->get();
+      } else {
+        Expected(v, path + "." + key, "a number");
+        ok = false;
+        continue;
+      }
+      if (!(x >= 0) || !std::isfinite(x)) {
+        Bad(v, path + "." + key, "a price must be a finite number at least 0.0");
+        ok = false;
+        continue;
+      }
+      rates.*RateKinds()[it - kinds.begin()].field = x;
+    }
+    if (ok && (!rates.input || !rates.output)) {
+      return Bad(node, path, "a table of rates needs `input` and `output` (other kinds fall back to them)");
+    }
+    if (!ok) return {};
+    return Value(rates);
   }
 
   std::optional<Value> Expected(const toml::node& node, const std::string& path, const std::string& what) {
@@ -301,7 +405,8 @@ class LayerParser {
     } else {
       return Expected(node, path, spec.type == KeyType::kInteger ? "an integer" : "a number");
     }
-    if (x != x || (spec.min && x < *spec.min) || (spec.max && x > *spec.max)) {
+    if (!std::isfinite(x)) return Bad(node, path, "must be a finite number");
+    if ((spec.min && x < *spec.min) || (spec.max && x > *spec.max)) {
       std::string range = spec.min ? " at least " + FormatValue(Value(*spec.min)) : "";
       if (spec.max) range += (range.empty() ? " at most " : " and at most ") + FormatValue(Value(*spec.max));
       return Bad(node, path, "must be" + range);
@@ -370,7 +475,7 @@ class LayerParser {
   std::vector<Diagnostic>* errors_;
   std::vector<Diagnostic>* notices_;
   std::optional<std::pair<int, int>> fixed_;
-  std::map<std::string, int> seen_providers_;
+  std::map<std::string, std::map<std::string, int>> seen_;  // table -> entry name -> line
   Layer layer_out_;
 };
 
@@ -394,27 +499,38 @@ bool ValidUtf8(std::string_view s) {
   return true;
 }
 
-// Resolves a --set key to its spec; fills `provider` for provider keys.
-const KeySpec* ResolveSetKey(const std::string& key, std::string* provider, std::string* error) {
+// Resolves a --set key to its spec; fills `table` and `entry` for a key of an
+// array of tables ("budget.daily.limit_credits": table budget, entry daily).
+const KeySpec* ResolveSetKey(const std::string& key, const ArrayTable** table, std::string* entry,
+                             std::string* error) {
   if (key == "lock" || key.starts_with("lock.")) {
     *error = "locks can only be set in admin files";
     return nullptr;
   }
-  if (key.starts_with("provider.")) {
-    std::string rest = key.substr(9);
-    size_t dot = rest.find('.');
+  for (const ArrayTable& t : ArrayTables()) {
+    if (!key.starts_with(t.table + ".")) continue;
+    // The field is the last part: a price's match may itself hold dots.
+    std::string rest = key.substr(t.table.size() + 1);
+    size_t dot = rest.rfind('.');
     if (dot == std::string::npos || dot == 0) {
-      *error = "a provider key is provider.NAME.FIELD, e.g. provider.codex.suspend_after";
+      *error = "a " + t.table + " key is " + t.table + ".NAME.FIELD, e.g. " +
+               (t.table == "provider" ? "provider.codex.suspend_after"
+                : t.table == "budget" ? "budget.daily.limit_credits"
+                                      : "price.gpt-5.5.credits");
       return nullptr;
     }
-    *provider = rest.substr(0, dot);
+    *table = &t;
+    *entry = rest.substr(0, dot);
     std::string field = rest.substr(dot + 1);
-    if (field == "name") {
-      *error = "a provider's name is part of its key (provider.NAME.FIELD) and cannot be set";
+    if (field == t.name_key) {
+      *error = "a " + t.table + "'s " + t.name_key + " is part of its key (" + t.table +
+               ".NAME.FIELD) and cannot be set";
       return nullptr;
     }
-    const KeySpec* spec = FindKey("provider." + field);
-    if (!spec) *error = "unknown key `" + field + "` in [[provider]]" + Suggest(field, ChildNames("provider"));
+    const KeySpec* spec = FindField(t, field);
+    if (!spec) {
+      *error = "unknown key `" + field + "` in [[" + t.table + "]]" + Suggest(field, ChildNames(t.table));
+    }
     return spec;
   }
   const KeySpec* spec = FindKey(key);
@@ -464,18 +580,19 @@ Layer ParseSet(std::string_view arg, int index, std::vector<Diagnostic>* errors)
   }
   std::string key(arg.substr(0, eq));
   std::string value_text(arg.substr(eq + 1));
-  std::string provider, error;
-  const KeySpec* spec = ResolveSetKey(key, &provider, &error);
+  std::string entry, error;
+  const ArrayTable* table = nullptr;
+  const KeySpec* spec = ResolveSetKey(key, &table, &entry, &error);
   if (!spec) {
     errors->push_back({"--set", index, 1, key, error});
     return {};
   }
   const int column = static_cast<int>(eq) + 2;
   parser.FixPosition(index, column);
-  if (!provider.empty()) {
+  if (table) {
     toml::source_region none;
-    if (!parser.ValidName(provider, none, key)) return {};
-    parser.AddProviderName(provider, none);
+    if (!parser.ValidEntryName(*table, entry, none, key)) return {};
+    parser.AddEntryName(*table, entry, none);
   }
   // VALUE as TOML when it is exactly one TOML value; otherwise a plain string.
   toml::table holder;
@@ -486,7 +603,7 @@ Layer ParseSet(std::string_view arg, int index, std::vector<Diagnostic>* errors)
     holder = {};
   }
   if (holder.empty()) holder.insert("v", value_text);
-  parser.AddValue(*spec, *holder.get("v"), key, provider);
+  parser.AddValue(*spec, *holder.get("v"), key, entry);
   return parser.Take();
 }
 

@@ -13,15 +13,15 @@ namespace dormant::launcher {
 
 /// "key = value" from one layer, already checked against the key's type.
 struct Assignment {
-  std::string path;      // "idle.suspend_after", "provider.codex.exe"
+  std::string path;   // "idle.suspend_after", "provider.codex.exe", "budget.daily.window"
   const KeySpec* spec = nullptr;
-  std::string provider;  // the [[provider]] name for kProvider keys
+  std::string entry;  // the entry's name for keys of an array of tables ("codex", "daily")
   Value value;
   Origin origin;
 };
 
 struct Layer {
-  std::vector<Assignment> assignments;  // in file order; a provider's "name" comes first
+  std::vector<Assignment> assignments;  // in file order; an entry's name comes before its fields
   std::vector<Lock> locks;
 };
 

@@ -91,9 +91,10 @@ class Merger {
   explicit Merger(LoadedPolicy* out) : out_(out) { out_->policy = enforcer::DefaultPolicy(); }
 
   void ApplyLayer(const Layer& layer, bool admin) {
-    std::set<std::string> created;  // providers this layer adds: no lock covers them yet
+    Created created;  // entries this layer adds: no lock covers them yet
     ++layer_sequence_;
     for (const Assignment& a : layer.assignments) Apply(a, &created);
+    CheckNewPrices(created);
     if (admin) out_->locks.insert(out_->locks.end(), layer.locks.begin(), layer.locks.end());
   }
 
@@ -109,6 +110,12 @@ class Merger {
       Timed suspend = Effective(base + "suspend_after", &m), kill = Effective(base + "kill_after", &m);
       // Both from [idle]: already checked above.
       if (suspend.path.starts_with(base) || kill.path.starts_with(base)) CheckOrder(suspend, kill);
+    }
+    CheckBudgets();
+    for (const enforcer::ModelPrice& m : p.budget.prices.models) {
+      if (!m.credits && !m.usd) {
+        Error("price." + m.match + ".match", "[[price]] \"" + m.match + "\" needs `credits` or `usd`");
+      }
     }
     if (p.power.battery.suspend_after || p.power.battery.kill_after) {
       CheckOrder(Effective("power.battery.suspend_after", nullptr),
@@ -135,28 +142,151 @@ class Merger {
     Duration value;
   };
 
-  void Apply(const Assignment& a, std::set<std::string>* created) {
+  // (table, entry name) of the array-of-tables entries a layer adds.
+  using Created = std::set<std::pair<std::string, std::string>>;
+
+  void Apply(const Assignment& a, Created* created) {
     Policy& p = out_->policy;
-    ProviderMatcher* m = nullptr;
-    if (a.spec->scope == Scope::kProvider) {
-      auto it = std::find_if(p.providers.begin(), p.providers.end(),
-                             [&](const ProviderMatcher& x) { return x.name == a.provider; });
-      if (a.spec->key == "provider.name") {
-        if (it == p.providers.end()) {
-          p.providers.push_back(ProviderMatcher{a.provider, "", {}, std::nullopt, std::nullopt});
-          created->insert(a.provider);
+    bool is_new = false;
+    if (a.spec->scope != Scope::kPolicy) {
+      const ArrayTable& table = *ArrayTableOf(a.spec->scope);
+      std::vector<std::string> names = table.entries(p);
+      bool exists = std::find(names.begin(), names.end(), a.entry) != names.end();
+      if (a.spec->key == table.table + "." + table.name_key) {
+        if (!exists) {
+          table.add(p, a.entry);
+          created->insert({table.table, a.entry});
           Record(a);
         }
         return;
       }
-      if (it == p.providers.end()) return;  // its name was refused
-      m = &*it;
+      if (!exists) return;  // its name was refused
+      is_new = created->count({table.table, a.entry}) > 0;
     }
-    Value current = a.spec->get(p, m);
-    bool is_new = m && created->count(m->name);
+    Value current = a.spec->get(p, a.entry);
     if (!LockAllows(a, current, is_new)) return;
-    a.spec->set(p, m, a.value);
+    a.spec->set(p, a.entry, a.value);
     Record(a);
+  }
+
+  // A new [[price]] is placed before the entries it could take models from.
+  // Under a lock on its keys, it may not price any model lower than before:
+  // every kind it prices must cost at least what each entry after it, and
+  // the unknown-model prices, charge in that currency. Else it is dropped.
+  void CheckNewPrices(const Created& created) {
+    auto& models = out_->policy.budget.prices.models;
+    for (const auto& entry : created) {
+      if (entry.first != "price") continue;
+      const std::string& match = entry.second;
+      auto it = std::find_if(models.begin(), models.end(),
+                             [&](const enforcer::ModelPrice& m) { return m.match == match; });
+      if (it == models.end()) continue;
+      const Lock* lock = nullptr;
+      std::string locked_path;
+      for (const char* field : {"match", "credits", "usd"}) {
+        locked_path = "price." + match + "." + field;
+        if ((lock = out_->LockFor(locked_path))) break;
+      }
+      if (!lock) continue;
+      std::string cheaper = UndercutEntry(*it, std::next(it), models.end());
+      if (cheaper.empty()) continue;
+      Origin o = out_->OriginOf("price." + match + ".match");
+      out_->notices.push_back(
+          {o.file, o.line, o.column, "price." + match,
+           "not applied: [[price]] \"" + match + "\" would price models below " + cheaper + ", and " +
+               locked_path + " is locked by " + lock->origin.Where()});
+      for (const char* field : {"match", "credits", "usd"}) {
+        out_->origins.erase("price." + match + "." + field);
+      }
+      ArrayTableOf(Scope::kPrice)->remove(out_->policy, match);
+    }
+  }
+
+  // The first price `added` undercuts, as "[[price]] \"x\" (credits)", or "".
+  std::string UndercutEntry(const enforcer::ModelPrice& added,
+                            std::vector<enforcer::ModelPrice>::const_iterator from,
+                            std::vector<enforcer::ModelPrice>::const_iterator to) {
+    auto below = [&](const enforcer::ModelPrice& other) -> std::string {
+      if (other.credits && !(added.credits && RatesAtLeast(*added.credits, *other.credits))) {
+        return "credits";
+      }
+      if (other.usd && !(added.usd && RatesAtLeast(*added.usd, *other.usd))) return "usd";
+      return "";
+    };
+    for (auto it = from; it != to; ++it) {
+      std::string currency = below(*it);
+      if (!currency.empty()) return "[[price]] \"" + it->match + "\" (" + currency + ")";
+    }
+    const auto& prices = out_->policy.budget.prices;
+    for (const auto& [name, other] : {std::pair{"unknown_codex", &prices.fallback_codex},
+                                      std::pair{"unknown_claude", &prices.fallback_claude}}) {
+      std::string currency = below(*other);
+      if (!currency.empty()) return std::string("prices.") + name + "." + currency;
+    }
+    return "";
+  }
+
+  // Each budget needs a window and a limit; the budget model's own
+  // validators then see the merged result, so both stay in agreement.
+  void CheckBudgets() {
+    const enforcer::BudgetPolicy& b = out_->policy.budget;
+    for (const enforcer::Budget& budget : b.budgets) {
+      std::string base = "budget." + budget.name + ".";
+      if (!out_->origins.count(base + "window")) {
+        Error(base + "name", "budget \"" + budget.name + "\" needs a `window`");
+        continue;
+      }
+      if (!budget.limit_credits && !budget.limit_usd && !budget.limit_tokens) {
+        Error(base + "name", "budget \"" + budget.name +
+                                 "\" needs a limit: one of limit_credits, limit_usd, limit_tokens");
+        continue;
+      }
+      if (auto made = enforcer::MakeBudget(BudgetFields(budget)); !made) {
+        Error(base + "name", made.error().message);
+      }
+    }
+    if (b.idle) {
+      enforcer::Fields f;
+      AddLimits(*b.idle, &f);
+      if (auto made = enforcer::MakeIdleBudget(f); !made) {
+        Error(FirstSet({"budget_idle.limit_credits", "budget_idle.limit_usd", "budget_idle.limit_tokens"}),
+              made.error().message);
+      }
+    }
+    if (b.plan) {
+      if (auto made = enforcer::MakePlanLimit({{"max_used_percent", Number(b.plan->max_used_percent)}});
+          !made) {
+        Error("plan.max_used_percent", made.error().message);
+      }
+    }
+  }
+
+  static std::string Number(double x) { return FormatValue(Value(x)); }
+
+  template <typename T>
+  static void AddLimits(const T& b, enforcer::Fields* f) {
+    if (b.limit_credits) (*f)["limit_credits"] = Number(*b.limit_credits);
+    if (b.limit_usd) (*f)["limit_usd"] = Number(*b.limit_usd);
+    if (b.limit_tokens) (*f)["limit_tokens"] = std::to_string(*b.limit_tokens);
+  }
+
+  static enforcer::Fields BudgetFields(const enforcer::Budget& b) {
+    enforcer::Fields f = {{"name", b.name}, {"window", enforcer::ToString(b.window)}};
+    f["scope"] = b.scope == enforcer::BudgetScope::kSupervised ? "supervised" : "all";
+    AddLimits(b, &f);
+    std::string warn;
+    for (double x : b.warn_at) warn += (warn.empty() ? "" : ",") + Number(x);
+    if (!warn.empty()) f["warn_at"] = warn;
+    f["on_exhausted"] = b.on_exhausted == enforcer::OnExhausted::kSuspend ? "suspend" : "kill";
+    f["lockout"] = b.lockout ? "true" : "false";
+    return f;
+  }
+
+  std::string FirstSet(const std::vector<std::string>& paths) const {
+    for (const auto& path : paths) {
+      if (out_->origins.count(path)) return path;
+    }
+    return paths.front();
   }
 
   // False (and a notice) when a lock keeps the current value. A provider this
@@ -175,7 +305,7 @@ class Merger {
     if (!lock) return true;
     Value in_force = current;
     if (std::holds_alternative<std::monostate>(current)) {
-      in_force = FindKey(a.spec->fallback)->get(out_->policy, nullptr);
+      in_force = FindKey(a.spec->fallback)->get(out_->policy, "");
     }
     if (IsAtLeastAsStrict(*a.spec, a.value, in_force)) return true;
     Refused(a, in_force, a.spec->fallback, *lock);
@@ -199,7 +329,7 @@ class Merger {
     std::string generic = path;
     if (m) generic = "provider." + path.substr(path.rfind('.') + 1);
     const KeySpec* spec = FindKey(generic);
-    Value v = spec->get(out_->policy, m);
+    Value v = spec->get(out_->policy, m ? m->name : "");
     if (auto* d = std::get_if<Duration>(&v)) return {path, *d};
     return Effective(spec->fallback, nullptr);
   }

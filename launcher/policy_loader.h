@@ -54,7 +54,8 @@ struct LoadedPolicy {
   std::vector<Diagnostic> errors;   // non-empty => refuse (exit 2, nothing started / old policy kept)
   std::vector<Diagnostic> notices;  // e.g. a looser value of a locked key not applied
   /// Origin of each effective value, by key path: "idle.suspend_after",
-  /// "provider.codex.exe". Keys absent here hold their built-in default.
+  /// "provider.codex.exe", "budget.daily.limit_credits", "price.gpt-5.5.credits".
+  /// Keys absent here hold their built-in default.
   std::map<std::string, Origin> origins;
   std::vector<Lock> locks;
   std::vector<std::string> files;  // every file read, in layer order

@@ -158,10 +158,7 @@ int TgidOf(int tid) {
   return tgid;
 }
 
-enforcer::BudgetPolicy BudgetsOf(const enforcer::Policy& policy) {
-  (void)policy;
-  return {};
-}
+const enforcer::BudgetPolicy& BudgetsOf(const enforcer::Policy& policy) { return policy.budget; }
 
 class Supervisor : public platform::IdleSource::Listener, public platform::PowerSource::Listener {
  public:

@@ -232,6 +232,16 @@ TEST(PolicyLoader, SyntaxErrorsAndDuplicatedTables) {
   EXPECT_NE(errors[0].find("not valid TOML"), std::string::npos) << errors[0];
 }
 
+TEST(PolicyLoader, NonAsciiBetweenTokensIsASyntaxError) {
+  // toml++ 3.3.0 reaches TOML_UNREACHABLE for these in its debug, header-only
+  // form (see tests/fuzz/README.md); the library as shipped reports them.
+  EXPECT_EQ(Errors("[idle]\nsuspend_after = \xc8\x92\n"),
+            Lines{"p.toml:2:17: not valid TOML: Error while parsing value: could not determine value type"});
+  EXPECT_EQ(Errors("", {"idle.source=\xc3\xa9"}),
+            Lines{"--set:1:13: idle.source: \"\xc3\xa9\" is not one of manual, auto, x11, gnome, kde, "
+                  "wayland, logind, tty"});
+}
+
 TEST(PolicyLoader, EveryProblemIsReportedInFileOrder) {
   EXPECT_EQ(Errors("[idle]\nzz = 1\nsuspend_after = \"1x\"\nkill_grace = \"0ms\"\n[[provider]]\n"
                    "name = \"a\"\nexe = \"\"\n"),

@@ -88,6 +88,86 @@ TEST(PolicyStrictness, OrderedEnumsSupersetsAndFixed) {
   EXPECT_FALSE(IsAtLeastAsStrict(source, Value(std::string("manual")), Value(std::string("x11"))));
 }
 
+TEST(PolicyStrictness, WiderBudgetWindows) {
+  auto w = [](std::string_view text) {
+    enforcer::BudgetWindow out;
+    std::string error;
+    EXPECT_TRUE(ParseBudgetWindow(text, &out, &error)) << text << ": " << error;
+    return out;
+  };
+  // Calendar periods nest: hour in day in week, day in month; week and month do not.
+  EXPECT_TRUE(WindowContains(w("day"), w("hour")));
+  EXPECT_TRUE(WindowContains(w("week"), w("day")));
+  EXPECT_TRUE(WindowContains(w("month"), w("day")));
+  EXPECT_TRUE(WindowContains(w("month"), w("hour")));
+  EXPECT_FALSE(WindowContains(w("month"), w("week")));
+  EXPECT_FALSE(WindowContains(w("week"), w("month")));
+  EXPECT_FALSE(WindowContains(w("hour"), w("day")));
+  EXPECT_TRUE(WindowContains(w("day"), w("day")));
+  // A rolling window holds any interval no longer than itself.
+  EXPECT_TRUE(WindowContains(w("5h"), w("2h")));
+  EXPECT_FALSE(WindowContains(w("2h"), w("5h")));
+  EXPECT_TRUE(WindowContains(w("1h"), w("hour")));
+  EXPECT_FALSE(WindowContains(w("24h"), w("day")));  // a DST day lasts 25h
+  EXPECT_TRUE(WindowContains(w("25h"), w("day")));
+  EXPECT_FALSE(WindowContains(w("7d"), w("week")));
+  EXPECT_TRUE(WindowContains(w("7d1h"), w("week")));
+  EXPECT_TRUE(WindowContains(w("31d1h"), w("month")));
+  EXPECT_FALSE(WindowContains(w("31d"), w("month")));
+  EXPECT_FALSE(WindowContains(w("month"), w("1h")));  // a rolling hour straddles months
+  const KeySpec& window = *FindKey("budget.window");
+  EXPECT_TRUE(IsAtLeastAsStrict(window, Value(std::string("week")), Value(std::string("day"))));
+  EXPECT_FALSE(IsAtLeastAsStrict(window, Value(std::string("5h")), Value(std::string("day"))));
+}
+
+TEST(PolicyStrictness, RatesFractionsAndLimits) {
+  enforcer::Rates locked{125.0, 12.5, 750.0, std::nullopt, std::nullopt, std::nullopt};
+  enforcer::Rates all_higher{130.0, 13.0, 800.0, std::nullopt, std::nullopt, std::nullopt};
+  enforcer::Rates cheaper_cache{130.0, 10.0, 800.0, std::nullopt, std::nullopt, std::nullopt};
+  enforcer::Rates cache_unset{130.0, std::nullopt, 800.0, std::nullopt, std::nullopt, std::nullopt};
+  EXPECT_TRUE(RatesAtLeast(all_higher, locked));
+  EXPECT_FALSE(RatesAtLeast(cheaper_cache, locked));
+  EXPECT_TRUE(RatesAtLeast(cache_unset, locked));  // unset cached input costs the input rate
+  EXPECT_FALSE(RatesAtLeast(locked, cache_unset));
+  const KeySpec& credits = *FindKey("price.credits");
+  EXPECT_TRUE(IsAtLeastAsStrict(credits, Value(all_higher), Value(locked)));
+  EXPECT_FALSE(IsAtLeastAsStrict(credits, Value(cheaper_cache), Value(locked)));
+  EXPECT_FALSE(IsAtLeastAsStrict(credits, Value(), Value(locked)));
+
+  const KeySpec& warn = *FindKey("budget.warn_at");
+  using Fractions = std::vector<double>;
+  EXPECT_TRUE(IsAtLeastAsStrict(warn, Value(Fractions{0.5, 0.6, 0.8}), Value(Fractions{0.6, 0.8})));
+  EXPECT_FALSE(IsAtLeastAsStrict(warn, Value(Fractions{0.5, 0.8}), Value(Fractions{0.6, 0.8})));
+
+  const KeySpec& limit = *FindKey("budget.limit_credits");
+  EXPECT_TRUE(IsAtLeastAsStrict(limit, Value(300.0), Value(400.0)));
+  EXPECT_FALSE(IsAtLeastAsStrict(limit, Value(500.0), Value(400.0)));
+  EXPECT_TRUE(IsAtLeastAsStrict(limit, Value(1e9), Value()));  // unset: no limit at all
+  const KeySpec& tokens = *FindKey("budget.limit_tokens");
+  EXPECT_FALSE(IsAtLeastAsStrict(tokens, Value(int64_t{11}), Value(int64_t{10})));
+  const KeySpec& on = *FindKey("budget.on_exhausted");
+  EXPECT_TRUE(IsAtLeastAsStrict(on, Value(std::string("kill")), Value(std::string("suspend"))));
+  EXPECT_FALSE(IsAtLeastAsStrict(on, Value(std::string("suspend")), Value(std::string("kill"))));
+}
+
+TEST(PolicySchema, BudgetWindowTexts) {
+  enforcer::BudgetWindow w;
+  std::string error;
+  EXPECT_TRUE(ParseBudgetWindow("month", &w, &error));
+  EXPECT_EQ(w.kind, enforcer::BudgetWindow::Kind::kMonth);
+  EXPECT_TRUE(ParseBudgetWindow("2d", &w, &error));
+  EXPECT_EQ(enforcer::ToString(w), "48h");
+  auto same = enforcer::ParseWindow(enforcer::ToString(w));  // the budget model reads it back
+  ASSERT_TRUE(same.ok());
+  EXPECT_EQ(*same, w);
+  EXPECT_FALSE(ParseBudgetWindow("Day", &w, &error));
+  EXPECT_EQ(error, "\"Day\" is not hour, day, week, month or a rolling duration such as \"5h\"; did you "
+                   "mean `day`?");
+  EXPECT_FALSE(ParseBudgetWindow("366d", &w, &error));
+  EXPECT_EQ(error, "duration is longer than 365d");
+  EXPECT_FALSE(ParseBudgetWindow("", &w, &error));
+}
+
 TEST(PolicySuggestions, NearestKnownName) {
   EXPECT_EQ(Nearest("suspend_afer", ChildNames("idle")), "suspend_after");
   EXPECT_EQ(Nearest("idel", ChildNames("")), "idle");
@@ -122,7 +202,19 @@ TEST(PolicySchema, EveryKeyHasDocsAndAWorkingAccessor) {
   }
   EXPECT_TRUE(IsTable("power.battery"));
   EXPECT_TRUE(IsArrayTable("provider"));
+  EXPECT_TRUE(IsArrayTable("budget"));
+  EXPECT_TRUE(IsArrayTable("price"));
+  EXPECT_FALSE(IsArrayTable("budget_idle"));
+  EXPECT_TRUE(IsTable("prices.unknown_codex"));
   EXPECT_FALSE(IsTable("idle.suspend_after"));
+  for (const ArrayTable& table : ArrayTables()) {
+    SCOPED_TRACE(table.table);
+    const KeySpec* name = FindField(table, table.name_key);
+    ASSERT_NE(name, nullptr);
+    EXPECT_TRUE(name->required);
+    EXPECT_EQ(name->strict, Strict::kFixed);
+    EXPECT_EQ(ArrayTableOf(table.scope), &table);
+  }
 }
 
 }  // namespace

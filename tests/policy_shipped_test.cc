@@ -37,8 +37,14 @@ Lines ShippedFiles() {
   return files;
 }
 
+// A shipped file as it is used: a fleet drop-in on top of the fleet's admin file.
 LoadedPolicy LoadFile(const std::string& path) {
-  return LoadLayers({{Kind::kFile, path, "", 5, true, false}});
+  std::vector<LayerSource> layers;
+  if (path.find("/fleet/policy.d/") != std::string::npos) {
+    layers.push_back({Kind::kFile, kSource + "/policies/fleet/policy.toml", "", 2, true, false});
+  }
+  layers.push_back({Kind::kFile, path, "", 3, true, false});
+  return LoadLayers(layers);
 }
 
 TEST(PolicyShipped, EveryFileLoadsClean) {
@@ -50,6 +56,30 @@ TEST(PolicyShipped, EveryFileLoadsClean) {
     EXPECT_EQ(Strings(p.errors), Lines{}) << file;
     EXPECT_EQ(Strings(p.notices), Lines{}) << file;
   }
+}
+
+TEST(PolicyShipped, StrictBudgetHasRealBudgets) {
+  LoadedPolicy p = LoadFile(kSource + "/policies/strict-budget.toml");
+  ASSERT_EQ(Strings(p.errors), Lines{});
+  const auto& b = p.policy.budget;
+  ASSERT_EQ(b.budgets.size(), 3u);
+  EXPECT_EQ(b.budgets[0].name, "daily");
+  EXPECT_EQ(b.budgets[0].window.kind, enforcer::BudgetWindow::Kind::kDay);
+  EXPECT_EQ(b.budgets[0].limit_credits, 400);
+  EXPECT_EQ(b.budgets[0].warn_at, (std::vector<double>{0.6, 0.8}));
+  EXPECT_EQ(b.budgets[1].window.kind, enforcer::BudgetWindow::Kind::kRolling);
+  EXPECT_EQ(b.budgets[1].window.rolling, 5h);
+  EXPECT_EQ(b.budgets[1].scope, enforcer::BudgetScope::kSupervised);
+  EXPECT_EQ(b.budgets[1].on_exhausted, enforcer::OnExhausted::kSuspend);
+  EXPECT_FALSE(b.budgets[1].lockout);
+  EXPECT_EQ(b.budgets[2].limit_usd, 40);
+  ASSERT_TRUE(b.idle);
+  EXPECT_EQ(b.idle->limit_tokens, 0);
+  ASSERT_TRUE(b.plan);
+  EXPECT_EQ(b.plan->max_used_percent, 90);
+  // Each budget passes the budget model's own validation.
+  enforcer::BudgetTracker tracker(b);
+  EXPECT_EQ(tracker.Status({0, 0}).size(), 3u);
 }
 
 TEST(PolicyShipped, DefaultFileIsTheBuiltInDefaults) {
@@ -76,7 +106,10 @@ TEST(PolicyShipped, FleetDirectoryAsTheSystemDirectory) {
   PolicySources sources;
   sources.user = false;
   sources.sets = {"idle.suspend_after=30m", "idle.suspend_after=9m", "sandbox.network=always",
-                  "provider.gemini.exe=other"};
+                  "provider.gemini.exe=other", "budget.fleet-daily.limit_credits=5000",
+                  "budget.fleet-daily.limit_credits=500", "budget.fleet-daily.window=hour",
+                  "budget.fleet-daily.lockout=false", "plan.max_used_percent=99",
+                  "price.gpt-5.5.credits={ input = 1, output = 1 }", "prices.fast_multiplier=1"};
   LoadedPolicy p = LoadPolicy(sources);
   if (saved) {
     ::setenv("DORMANT_SYSTEM_DIR", saved->c_str(), 1);
@@ -91,9 +124,26 @@ TEST(PolicyShipped, FleetDirectoryAsTheSystemDirectory) {
   EXPECT_EQ(p.policy.sandbox.network, enforcer::SandboxNetwork::kWhenActive);
   ASSERT_EQ(p.policy.providers.size(), 3u);
   EXPECT_EQ(p.policy.providers[2].exe, "gemini");
+  // The fleet's locked budget, tightened by the drop-in and by --set, never loosened.
+  ASSERT_EQ(p.policy.budget.budgets.size(), 1u);
+  const enforcer::Budget& daily = p.policy.budget.budgets[0];
+  EXPECT_EQ(daily.name, "fleet-daily");
+  EXPECT_EQ(daily.limit_credits, 500);
+  EXPECT_EQ(daily.window.kind, enforcer::BudgetWindow::Kind::kDay);
+  EXPECT_EQ(daily.on_exhausted, enforcer::OnExhausted::kKill);
+  EXPECT_TRUE(daily.lockout);
+  EXPECT_EQ(p.OriginOf("budget.fleet-daily.on_exhausted").Where(),
+            fleet + "/policy.d/10-engineering.toml:18:16");
+  ASSERT_TRUE(p.policy.budget.plan);
+  EXPECT_EQ(p.policy.budget.plan->max_used_percent, 95);
+  EXPECT_EQ(p.policy.budget.prices.models[0].credits->input, 125);
+  EXPECT_EQ(p.policy.budget.prices.fast_multiplier, 2.0);
   Lines keys;
   for (const auto& n : p.notices) keys.push_back(n.key);
-  EXPECT_EQ(keys, (Lines{"idle.suspend_after", "sandbox.network", "provider.gemini.exe"}));
+  EXPECT_EQ(keys, (Lines{"idle.suspend_after", "sandbox.network", "provider.gemini.exe",
+                         "budget.fleet-daily.limit_credits", "budget.fleet-daily.window",
+                         "budget.fleet-daily.lockout", "plan.max_used_percent", "price.gpt-5.5.credits",
+                         "prices.fast_multiplier"}));
   EXPECT_NE(p.LockFor("budget.daily.limit_credits"), nullptr);
   EXPECT_NE(p.LockFor("sandbox.deny_exec"), nullptr);
   EXPECT_EQ(p.LockFor("idle.kill_grace"), nullptr);
@@ -144,17 +194,33 @@ TEST(PolicyDocs, EveryDocumentedKeyExistsAndItsExampleLoads) {
     const KeySpec* spec = FindKey(key);
     ASSERT_NE(spec, nullptr) << "docs/policy.md lists " << key << ", which the schema does not know";
     std::string example = cells.size() > 5 ? cells[5] : "";
-    std::string text = spec->scope == Scope::kProvider
-                           ? "[[provider]]\nname = \"codex\"\n" + key.substr(9) + " = " + example + "\n"
-                           : key + " = " + example + "\n";
-    if (key == "provider.name") text = "[[provider]]\nname = " + example + "\n";
+    std::string text = key + " = " + example + "\n";
+    std::string path = key;
+    if (const ArrayTable* table = ArrayTableOf(spec->scope)) {
+      // An entry that is complete without the key, then the key.
+      std::map<std::string, std::string> fields;
+      if (spec->scope == Scope::kProvider) fields = {{"name", "\"codex\""}};
+      if (spec->scope == Scope::kBudget) {
+        fields = {{"name", "\"daily\""}, {"window", "\"day\""}, {"limit_tokens", "1"}};
+      }
+      if (spec->scope == Scope::kPrice) {
+        fields = {{"match", "\"gpt-5.5\""}, {"usd", "{ input = 1, output = 2 }"}};
+      }
+      std::string field = key.substr(table->table.size() + 1);
+      fields[field] = example;
+      std::string name = fields[table->name_key];
+      name = name.substr(1, name.size() - 2);
+      text = "[[" + table->table + "]]\n" + table->name_key + " = " + fields[table->name_key] + "\n";
+      for (const auto& [k, v] : fields) {
+        if (k != table->name_key) text += k + " = " + v + "\n";
+      }
+      path = table->table + "." + name + "." + field;
+    }
     LoadedPolicy p = LoadLayers({{Kind::kText, "example.toml", text, 5, false, false}});
     EXPECT_EQ(Strings(p.errors), Lines{}) << text;
-    EXPECT_EQ(p.OriginOf(spec->scope == Scope::kProvider && key != "provider.name"
-                             ? "provider.codex." + key.substr(9)
-                             : key)
-                  .file,
-              key == "provider.name" ? "(built-in)" : "example.toml");
+    // Naming an entry the built-in policy already has leaves its name built in.
+    bool builtin_name = key == "provider.name" || key == "price.match";
+    EXPECT_EQ(p.OriginOf(path).file, builtin_name ? "(built-in)" : "example.toml") << text;
   }
 }
 

@@ -16,7 +16,7 @@ clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-reco
   -DTOML_HEADER_ONLY=1 -include tests/fuzz/toml_assert.h -I. \
   tests/fuzz/policy_fuzzer.cc \
   launcher/policy_loader.cc launcher/policy_layer.cc launcher/policy_schema.cc launcher/policy_cli.cc \
-  enforcer/policy.cc enforcer/time.cc \
+  enforcer/policy.cc enforcer/time.cc enforcer/budget.cc \
   -o "$bin"
 
 new=$(mktemp -d)

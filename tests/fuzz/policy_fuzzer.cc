@@ -14,9 +14,36 @@
 using dormant::launcher::LayerSource;
 using dormant::launcher::LoadLayers;
 
+namespace {
+
+// toml++ 3.3.0's is_non_ascii_horizontal_whitespace() reaches
+// TOML_UNREACHABLE (__builtin_unreachable) for U+00A1..U+0499 and
+// U+2C0E..U+3007 (but U+3000) when it meets one between tokens ("v = \u0212"):
+// its bitmask lets those through to a switch without a case for them.
+// UBSan stops there. Debian's GCC build of the library reports the syntax
+// error it should (tests/policy_loader_test.cc checks that); the fuzzer skips
+// inputs holding such a code point, so it can go on finding our bugs.
+bool HasTomlUnreachableCodePoint(const std::string& s) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    unsigned char c = s[i];
+    uint32_t cp = 0;
+    if ((c >> 5) == 0x6 && i + 1 < s.size()) {
+      cp = ((c & 0x1fu) << 6) | (static_cast<unsigned char>(s[i + 1]) & 0x3fu);
+    } else if ((c >> 4) == 0xe && i + 2 < s.size()) {
+      cp = ((c & 0x0fu) << 12) | ((static_cast<unsigned char>(s[i + 1]) & 0x3fu) << 6) |
+           (static_cast<unsigned char>(s[i + 2]) & 0x3fu);
+    }
+    if ((cp >= 0xa1 && cp < 0x49a) || (cp >= 0x2c0e && cp < 0x3008 && cp != 0x3000)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size > dormant::launcher::kMaxPolicyBytes) return 0;
   std::string input(reinterpret_cast<const char*>(data), size);
+  if (HasTomlUnreachableCodePoint(input)) return 0;
   size_t split = input.find("\n--\n");
   std::string text = input.substr(0, split);
   std::vector<LayerSource> layers = {{LayerSource::Kind::kText, "fuzz.toml", text, 3, true, false}};
