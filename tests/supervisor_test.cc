@@ -178,6 +178,7 @@ class DormantRun {
   }
   void Track(const std::vector<int>& pids) { leftovers_.insert(leftovers_.end(), pids.begin(), pids.end()); }
   pid_t pid() const { return pid_; }
+  void RewritePolicy(const std::string& text) { std::ofstream(dir_ / "policy.toml") << text; }
   std::string Log() {
     std::ifstream in(dir_ / "dormant.log");
     return std::string(std::istreambuf_iterator<char>(in), {});
@@ -397,6 +398,30 @@ TEST(Supervisor, CommandThatCannotRunExits127) {
   DormantRun d("noexec", Policy("1h", "2h"), {"/nonexistent/app"});
   EXPECT_EQ(d.Wait(), 127);
   EXPECT_NE(d.Log().find("cannot run '/nonexistent/app'"), std::string::npos) << d.Log();
+}
+
+}  // namespace
+
+namespace {
+
+TEST(Supervisor, ReloadAppliesANewPolicyAndRefusesABrokenOne) {
+  DormantRun d("reload", Policy("1h", "2h"), App({"1", "p"}));
+  auto s = d.WaitStatus([](auto& s) { return s["providers"].size() == 1; });
+  d.Track(ProviderPids(s));
+  EXPECT_GT(s["providers"][0]["next"]["in_ms"].get<int64_t>(), 60 * 1000);
+  // A broken policy: refused with the loader's message; the old one stays.
+  d.RewritePolicy("[idle]\nsuspend_afterr = \"1s\"\n");
+  auto r = d.Call("reload");
+  EXPECT_FALSE(r.value("ok", true));
+  ASSERT_TRUE(r.contains("errors")) << r.dump();
+  EXPECT_NE(r["errors"][0].get<std::string>().find("suspend_afterr"), std::string::npos) << r.dump();
+  EXPECT_EQ(d.Call("status")["providers"][0]["state"], "running");
+  // A good one with a shorter timer takes effect at once.
+  d.RewritePolicy(Policy("1s", "1h"));
+  EXPECT_TRUE(d.Call("reload").value("ok", false));
+  d.WaitStatus([](auto& s) { return AllInState(s, "suspended", 1); });
+  kill(s["app"]["pid"].get<int>(), SIGTERM);
+  d.Wait();
 }
 
 }  // namespace
