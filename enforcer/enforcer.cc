@@ -186,7 +186,11 @@ std::vector<Action> Enforcer::OnEvent(const Event& e, TimePoint now) {
     case Event::Kind::kIdleSample: {
       // A sample that moves the last input forward means the user was here.
       TimePoint input_at = now - std::max(Duration::zero(), e.idle_for);
-      if (input_at > last_activity_) out = Activity(input_at, now, "user active (idle source)");
+      if (hold_ && input_at <= hold_since_) {
+        last_activity_ = std::max(last_activity_, input_at);  // from before the hold
+      } else if (input_at > last_activity_) {
+        out = Activity(input_at, now, "user active (idle source)");
+      }
       break;
     }
     case Event::Kind::kActivity:
@@ -209,6 +213,7 @@ std::vector<Action> Enforcer::OnEvent(const Event& e, TimePoint now) {
       break;
     case Event::Kind::kSleep:
       hold_ = true;
+      hold_since_ = now;
       hold_reason_ = "the machine is going to sleep";
       break;
     case Event::Kind::kWake:
@@ -220,6 +225,7 @@ std::vector<Action> Enforcer::OnEvent(const Event& e, TimePoint now) {
         out = ResumeAll(now, false, "woke from sleep (after_wake = resume)");
       } else {
         hold_ = true;
+        hold_since_ = now;
         hold_reason_ = "woke from sleep; waiting for input (after_wake = wait-for-input)";
       }
       break;
@@ -261,6 +267,7 @@ std::vector<Action> Enforcer::OnEvent(const Event& e, TimePoint now) {
       break;
     case Event::Kind::kIdleSpendExceeded:
       hold_ = true;
+      hold_since_ = now;
       hold_reason_ = e.text;
       break;
     case Event::Kind::kBattery:
@@ -271,6 +278,7 @@ std::vector<Action> Enforcer::OnEvent(const Event& e, TimePoint now) {
       if (policy_.power.on_lock == OnLock::kSuspend) {
         if (e.flag) {
           hold_ = true;
+          hold_since_ = now;
           hold_reason_ = "the session locked (on_lock = suspend)";
         } else {
           out = Activity(now, now, "the session unlocked");

@@ -187,6 +187,7 @@ class Enforcer {
   // After a sleep, a wake (with after_wake = wait-for-input) or a lock (with
   // on_lock = suspend), providers stay stopped until the user is back.
   bool hold_ = false;
+  TimePoint hold_since_{};  // input at or before it does not lift the hold
   std::string hold_reason_;
   // A spent budget with lockout: providers that start are ended (lockout_kill_)
   // or held stopped on sight, until the budget's next window.

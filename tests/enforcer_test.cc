@@ -524,3 +524,31 @@ TEST(EnforcerBudget, WarnBecomesAWarnAction) {
 
 }  // namespace
 }  // namespace dormant::enforcer
+
+namespace dormant::enforcer {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Input from before a hold began (a poll that lands just after the sleep or
+// lock was announced) must not lift the hold.
+TEST(EnforcerPower, InputFromBeforeAHoldDoesNotLiftIt) {
+  TimePoint t0{};
+  Policy p;
+  p.power.on_lock = OnLock::kSuspend;
+  p.providers = {{"codex", "codex", {}, {}, {}}};
+  Enforcer e(p, t0);
+  e.OnEvent(Event::ProviderStarted(100, 0), t0);
+  e.OnEvent(Event::Sleep(), t0 + 10s);
+  EXPECT_TRUE(e.OnEvent(Event::IdleSample(500ms), t0 + 10s + 100ms).empty());
+  EXPECT_TRUE(e.GetStatus(t0 + 11s).waiting_for_input);
+  Enforcer l(p, t0);
+  l.OnEvent(Event::ProviderStarted(100, 0), t0);
+  l.OnEvent(Event::Lock(true), t0 + 10s);
+  EXPECT_TRUE(l.OnEvent(Event::IdleSample(0s), t0 + 10s).empty());
+  // Input after the hold began lifts it.
+  EXPECT_EQ(l.OnEvent(Event::IdleSample(0s), t0 + 12s).size(), 1u);
+}
+
+}  // namespace
+}  // namespace dormant::enforcer

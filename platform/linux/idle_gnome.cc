@@ -21,6 +21,7 @@ class GnomeIdleSource final : public BusIdleSource {
 
   std::string_view name() const override { return "gnome"; }
   Expected<void> Start(uv_loop_t* loop, Listener* listener) override;
+  void SetEager(bool eager) override;
   void Stop() override;
 
  private:
@@ -33,6 +34,8 @@ class GnomeIdleSource final : public BusIdleSource {
 
   IdleTiming timing_;
   bool active_ = true;
+  bool eager_ = false;
+  void ArmActiveWatch();
   uint32_t idle_watch_ = 0;
   uint32_t active_watch_ = 0;
   BusSlot fired_slot_;
@@ -75,8 +78,42 @@ Expected<void> GnomeIdleSource::Start(uv_loop_t* loop, Listener* listener) {
   return {};
 }
 
+void GnomeIdleSource::ArmActiveWatch() {
+  if (active_watch_ == 0 && !call_slot_) {
+    if (auto r = CallAsync(&call_slot_, kPath, kInterface, "AddUserActiveWatch",
+                           &GnomeIdleSource::OnActiveWatchAdded);
+        !r) {
+      Fail(r.error());
+    }
+  }
+}
+
+void GnomeIdleSource::SetEager(bool eager) {
+  if (eager == eager_) return;
+  eager_ = eager;
+  if (failed_ || !refresh_ || !active_) return;
+  if (eager) {
+    uv_timer_stop(refresh_.get());
+    ArmActiveWatch();
+  } else {
+    uv_timer_start(
+        refresh_.get(),
+        [](uv_timer_t* t) {
+          if (t->data != nullptr)
+            static_cast<GnomeIdleSource*>(t->data)->Report(enforcer::Duration(0));
+        },
+        static_cast<uint64_t>(timing_.active_refresh.count()),
+        static_cast<uint64_t>(timing_.active_refresh.count()));
+  }
+}
+
 void GnomeIdleSource::EnterActive(enforcer::Duration idle_for) {
   active_ = true;
+  if (eager_) {
+    Report(idle_for);
+    ArmActiveWatch();
+    return;
+  }
   uv_timer_start(
       refresh_.get(),
       [](uv_timer_t* t) {
