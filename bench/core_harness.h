@@ -164,6 +164,20 @@ inline bool RunHelper(int argc, char** argv) {
   return false;
 }
 
+/// Removes `dir` when the program exits, also through exit() on a failure.
+inline void RemoveAtExit(const fs::path& dir) {
+  static std::vector<fs::path> dirs;
+  static bool registered = false;
+  dirs.push_back(dir);
+  if (!registered) {
+    registered = true;
+    std::atexit([] {
+      std::error_code ec;
+      for (auto& d : dirs) fs::remove_all(d, ec);
+    });
+  }
+}
+
 // ---- /proc ----
 
 /// An open /proc/PID/stat: re-read with pread, no open per sample.
@@ -398,6 +412,7 @@ class Dormant {
   explicit Dormant(const DormantOptions& o) : opts_(o) {
     char tmpl[] = "/tmp/dormant-bench-XXXXXX";
     dir_ = mkdtemp(tmpl);
+    RemoveAtExit(dir_);
     fs::create_directories(dir_ / "run");
     fs::permissions(dir_ / "run", fs::perms::owner_all, fs::perm_options::replace);
     setenv("XDG_RUNTIME_DIR", (dir_ / "run").c_str(), 1);

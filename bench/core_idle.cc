@@ -157,6 +157,7 @@ int Phase(const std::string& mode, int seconds, int providers, int kids, int sto
   std::sort(roots.begin(), roots.end());
   std::printf("  app pid %d; %zu processes below it; providers listed by dormant: %zu\n", app,
               SubtreePids({app}).size() - 1, listed.size());
+  std::printf("RESULT %s.providers_listed value=%zu of %zu\n", mode.c_str(), listed.size(), roots.size());
   if (listed != roots) {
     std::printf("  WRONG: dormant lists as providers:");
     for (int p : listed) std::printf(" %d (ppid %d)", p, table->Read(p) ? table->Read(p)->ppid : 0);
@@ -177,7 +178,7 @@ int Phase(const std::string& mode, int seconds, int providers, int kids, int sto
   double secs = std::chrono::duration<double>(b.at - a.at).count();
   if (m.total >= 0) {
     PrintValue(mode + ".machine_events", "process events on the whole machine", m.total / secs, "per s");
-    if (m.total > 0) {
+    if (m.total > 0 && mode != "walk") {
       PrintValue(mode + ".us_per_event", "supervisor CPU per machine process event",
                  (b.run_ns - a.run_ns) / 1e3 / m.total, "us");
     }

@@ -188,7 +188,7 @@ bool HasExeced(int pid) {
 // Spawns `n` providers while paused, then `resume`: every one of them must
 // run again. Prints how many are still stopped a second later. Leaves dormant
 // resumed, with those providers killed.
-void StuckAfterResume(Dormant& d, SpawnChannel& channel, int n) {
+void StuckAfterResume(const std::string& label, Dormant& d, SpawnChannel& channel, int n) {
   std::vector<int> pids;
   for (int i = 0; i < n; ++i) {
     auto [pid, t0] = channel.Spawn();
@@ -206,7 +206,7 @@ void StuckAfterResume(Dormant& d, SpawnChannel& channel, int n) {
   }
   std::printf("  spawned while paused, still stopped 1 s after `resume`: %d of %zu (%d of them inside execve)\n",
               stuck, pids.size(), unexeced);
-  std::printf("RESULT stuck_after_resume value=%d of %zu\n", stuck, pids.size());
+  std::printf("RESULT %s.stuck_after_resume value=%d of %zu\n", label.c_str(), stuck, pids.size());
   for (int pid : pids) KillAndWaitGone(pid);
 }
 
@@ -224,6 +224,7 @@ int ExecRounds(const std::string& label, bool no_connector, int spawns) {
   // The app needs the FIFOs' paths in its argv, before dormant's own temp dir exists.
   char tmpl[] = "/tmp/dormant-bench-fifo-XXXXXX";
   fs::path fifo_dir = mkdtemp(tmpl);
+  RemoveAtExit(fifo_dir);
   auto channel = std::make_unique<SpawnChannel>(fifo_dir);
   o.app_args = channel->AppArgs();
   Dormant d(o);
@@ -283,6 +284,7 @@ int ExecRounds(const std::string& label, bool no_connector, int spawns) {
   PrintSchedSplit(label + ".sched", "dormant during a spawn (fork -> 'T')", zero, sched, spawns);
   std::printf("  stopped before their exec completed (argv still the app's): %d of %d\n", stopped_before_exec,
               spawns);
+  std::printf("RESULT %s.stopped_in_exec value=%d of %d\n", label.c_str(), stopped_before_exec, spawns);
 
   // Spawns never listed within 3 s (longer than the 2 s safety walk) are
   // counted, not timed.
@@ -304,7 +306,8 @@ int ExecRounds(const std::string& label, bool no_connector, int spawns) {
   int never = listed_rounds(&to_listed);
   Print(label + ".fork_to_listed", "fork -> `status` lists it (paused)", to_listed);
   if (never) std::printf("  WRONG: %d of %d providers spawned while paused never listed within 3 s\n", never, spawns);
-  StuckAfterResume(d, *channel, spawns);
+  std::printf("RESULT %s.never_listed_paused value=%d of %d\n", label.c_str(), never, spawns);
+  StuckAfterResume(label, d, *channel, spawns);
   never = listed_rounds(&to_listed_running);
   Print(label + ".fork_to_listed_running", "fork -> `status` lists it (running)", to_listed_running);
   if (never) std::printf("  WRONG: %d of %d providers never listed within 3 s\n", never, spawns);

@@ -219,7 +219,7 @@ class Supervisor : public platform::IdleSource::Listener, public platform::Power
   std::optional<platform::GateJournal> journal_;
   std::unique_ptr<platform::Gate> gate_;
   std::map<std::string, uint64_t> refused_;  // by provider: refused execs and connects
-  std::vector<std::pair<uint64_t, int>> to_stop_;  // deferred execs: continue, then stop
+  std::vector<std::pair<uint64_t, enforcer::ProcessFacts>> to_stop_;  // deferred provider execs
   uv_timer_t gate_later_{};
   PolicySources policy_sources_;
   Guardian guardian_;
@@ -287,15 +287,35 @@ platform::Verdict Supervisor::Decide(const platform::GateRequest& r) {
       return platform::Verdict::kRefuse;
     }
     if (enforcer_.suspended_mode()) {
-      // Let the exec complete and stop it before its first instruction: the
-      // stop is queued before the answer, on the next loop turn.
-      to_stop_.push_back({r.id, pid});
+      // Let the exec go on and stop the new program as it starts: on the next
+      // loop turn we answer, send SIGSTOP at once (it lands as the exec returns
+      // to user space, before the program's first instruction, unless loading
+      // it is faster than our kill), and learn the process as a provider from
+      // the request itself, since /proc may still show the old program. The
+      // stop must follow the answer: a stop while the exec waits on the gate
+      // would leave it stopped before the exec, unknown as a provider.
+      to_stop_.push_back({r.id, {pid, 0, r.path, r.argv}});
       uv_timer_start(&gate_later_, [](uv_timer_t* t) {
         auto* self = Self(reinterpret_cast<uv_handle_t*>(t));
-        for (auto [id, p] : std::exchange(self->to_stop_, {})) {
-          if (auto info = self->table_->Read(p)) self->guardian_.WillStop(p, info->start_ticks);
-          kill(p, SIGSTOP);
-          if (self->gate_) self->gate_->Answer(id, platform::Verdict::kContinue);
+        for (auto& [id, facts] : std::exchange(self->to_stop_, {})) {
+          auto info = self->table_->Read(facts.pid);
+          if (info) self->guardian_.WillStop(facts.pid, info->start_ticks);
+          bool answered = self->gate_ && self->gate_->Answer(id, platform::Verdict::kContinue);
+          if (!answered || !info) continue;  // the watchdog answered, or it is gone
+          if (!self->enforcer_.suspended_mode()) {  // the user came back meanwhile
+            self->guardian_.Released(facts.pid);
+            continue;
+          }
+          kill(facts.pid, SIGSTOP);
+          facts.ppid = info->ppid;
+          self->ApplyChanges({self->tree_.Update(facts, self->policy().providers)});
+          // Whatever the enforcer decided for it, a provider it lets run must run.
+          for (const auto& p : self->enforcer_.GetStatus(self->Now()).providers) {
+            if (p.pid == facts.pid && p.state == enforcer::ProviderState::kRunning) {
+              kill(facts.pid, SIGCONT);
+              self->guardian_.Released(facts.pid);
+            }
+          }
         }
       }, 0, 0);
       spdlog::info("gate: provider {} exec by pid {} starts stopped (providers are held)", name, pid);
@@ -511,7 +531,14 @@ void Supervisor::Rescan() {
     if (!seen.count(pid)) Forget(pid);
   }
   for (int pid : live) {
-    if (!tree_.Contains(pid)) Learn(pid);
+    if (!tree_.Contains(pid)) {
+      Learn(pid);
+    } else if (!watcher_) {
+      // No exec events: a process seen before its exec must be read again,
+      // unless it sits below a provider (then it belongs to it whatever it runs).
+      int root = tree_.ProviderOf(pid);
+      if (root == 0 || root == pid) Learn(pid);
+    }
   }
   MaybeFinish();
 }
