@@ -41,6 +41,20 @@ void AddUnique(std::vector<std::string>& v, std::string s) {
 }  // namespace
 
 std::vector<std::string> ProgramNames(const ProcessFacts& p) {
+  // `env [-opts] [VAR=val]... PROGRAM ARGS`: the program is what runs (a
+  // `#!/usr/bin/env node` script shows as env until env execs it).
+  if (BaseName(p.exe) == "env" && p.argv.size() > 1 && BaseName(p.argv[0]) == "env") {
+    size_t i = 1;
+    while (i < p.argv.size() && (p.argv[i].empty() || p.argv[i][0] == '-' ||
+                                 p.argv[i].find('=') != std::string::npos)) {
+      ++i;
+    }
+    if (i < p.argv.size()) {
+      ProcessFacts inner{p.pid, p.ppid, p.argv[i],
+                         std::vector<std::string>(p.argv.begin() + i, p.argv.end())};
+      return ProgramNames(inner);
+    }
+  }
   std::vector<std::string> names;
   AddUnique(names, BaseName(p.exe));
   if (!p.argv.empty()) AddUnique(names, BaseName(p.argv[0]));

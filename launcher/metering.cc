@@ -76,7 +76,9 @@ Expected<void> Metering::Start(const enforcer::BudgetPolicy& budgets) {
   });
   if (auto r = ingestor_->LoadCursors(); !r) spdlog::warn("ledger cursors: {}", r.error().message);
 
-  follower_ = std::make_unique<meter::LogFollower>(loop_, ingestor_.get());
+  // A log root that does not exist yet is looked for every 500 ms, so the
+  // first usage of a fresh CODEX_HOME is metered (and budgets act) within a second.
+  follower_ = std::make_unique<meter::LogFollower>(loop_, ingestor_.get(), 500);
   follower_->SetOnError([](const Error& e) { spdlog::warn("meter: {}", e.message); });
   for (auto& root : meter::DefaultLogRoots()) {
     roots_.insert(root.dir);

@@ -46,6 +46,13 @@ TEST(Matcher, ShellScriptsAndInlineCode) {
   EXPECT_EQ(MatchProvider(Matchers(), n), std::nullopt);
 }
 
+TEST(Matcher, EnvIsSeenThrough) {
+  ProcessFacts p{10, 1, "/usr/bin/env", {"/usr/bin/env", "-S", "FOO=1", "node", "/x/.bin/codex", "app-server"}};
+  EXPECT_EQ(MatchProvider(Matchers(), p), 0u);
+  ProcessFacts q{10, 1, "/usr/bin/env", {"env"}};
+  EXPECT_EQ(MatchProvider(Matchers(), q), std::nullopt);
+}
+
 TEST(Matcher, NonInterpreterDoesNotLookAtScripts) {
   ProcessFacts p{10, 1, "/bin/cat", {"cat", "claude"}};
   EXPECT_EQ(MatchProvider(Matchers(), p), std::nullopt);

@@ -15,7 +15,7 @@ packages=(
   libuv1-dev libseccomp-dev libtomlplusplus-dev libspdlog-dev libgtest-dev nlohmann-json3-dev
   libsqlite3-dev libsystemd-dev libx11-dev libxss-dev libxext-dev libwayland-dev wayland-protocols
 )
-test_packages=(xvfb xdotool x11-xserver-utils dbus python3 python3-dbusmock clang libclang-rt-14-dev)
+test_packages=(xvfb xdotool x11-xserver-utils dbus python3 python3-dbusmock clang libclang-rt-14-dev chromium util-linux)
 
 install() {
   local missing=()

@@ -130,7 +130,11 @@ int InstallGateInChild(const GateProgram& program, int sock) {
   sock_fprog prog{};
   prog.len = static_cast<unsigned short>(program.bpf.size() / sizeof(sock_filter));
   prog.filter = reinterpret_cast<sock_filter*>(const_cast<unsigned char*>(program.bpf.data()));
-  long fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+  long fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+                    SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, &prog);
+  if (fd < 0 && errno == EINVAL) {
+    fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+  }
   if (fd < 0) {
     int e = errno;  // EBUSY: a filter above us already has a listener
     SendListener(sock, -e);

@@ -16,9 +16,13 @@ Control protocol: connect to SOCK, send one line, read one JSON line back.
                       {"answered": bool, "reply": {...}|null, "elapsed_ms": N}
                       (any reply with the request's id counts, a result or an error)
   turn SECONDS TEXT   codex: thread/start (once) + turn/start, waits for turn/completed; claude: a user message,
-                      waits for the result line; {"completed": bool, "token_usage": {...}|null}
+                      waits for the result line; {"completed": bool, "token_usage": {...}|null}; codex also
+                      gives the turn's "status" ("completed", "failed", ...) and "error"
+  run ARGV...         runs a program itself and waits; {"returncode": N|null, "errno": N, "error", "stdout"}
+  connect HOST PORT   opens and closes a TCP connection itself; {"connected": bool, "errno": N}
   spawn               starts a new child and drives it from now on; a previous child that still runs is
-                      kept as it is (pipes open); {"child_pid", "previous_pid"}
+                      kept as it is (pipes open); {"child_pid", "previous_pid"}; if the exec fails the old
+                      child stays driven and child_pid is null, with "errno" and "error"
   exit CODE           replies {"exiting": CODE}, then exits with CODE
 Once the child is spawned the app writes {"app_pid", "child_pid", "control"} to --ready-file (atomically).
 """
@@ -54,9 +58,10 @@ class App:
             self.client.notify("initialized")
 
     def spawn(self) -> None:
+        child = subprocess.Popen(self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)  # may raise
         if self.child is not None and self.child.poll() is None:
             self.others.append((self.child, self.client))  # still running: kept, pipes open, no longer driven
-        self.child = subprocess.Popen(self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.child = child
         self.client = self.client_class(self.child.stdin.fileno(), self.child.stdout.fileno())
         self.thread_id = None
 
@@ -80,8 +85,35 @@ class App:
         if isinstance(self.client, ClaudeStreamClient):
             return {"completed": done is not None, "token_usage": done.get("usage") if done else None}
         usage = self.client.notifications("thread/tokenUsage/updated")
-        return {"completed": done is not None,
+        turn = (done or {}).get("params", {}).get("turn", {})
+        return {"completed": done is not None, "status": turn.get("status"), "error": turn.get("error"),
                 "token_usage": usage[-1]["params"]["tokenUsage"] if usage else None}
+
+    @staticmethod
+    def run(argv) -> dict:
+        """The app runs a program of its own (not through its provider) and waits for it."""
+        try:
+            r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+        except OSError as e:
+            return {"returncode": None, "errno": e.errno, "error": str(e)}
+        except subprocess.TimeoutExpired:
+            return {"returncode": None, "errno": None, "error": "timed out after 60 s"}
+        return {"returncode": r.returncode, "errno": 0, "error": None,
+                "stdout": r.stdout.decode("utf-8", "replace")[-2000:]}
+
+    @staticmethod
+    def connect(host: str, port: int) -> dict:
+        """The app opens a TCP connection of its own to host:port and closes it."""
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        s = socket.socket(family, socket.SOCK_STREAM)
+        s.settimeout(20)
+        try:
+            s.connect((host, port))
+            return {"connected": True, "errno": 0}
+        except OSError as e:
+            return {"connected": False, "errno": e.errno, "error": str(e)}
+        finally:
+            s.close()
 
     def handle(self, line: str):
         """Returns (reply dict, exit code or None)."""
@@ -96,8 +128,15 @@ class App:
                 return self.turn(float(words[1]), words[2] if len(words) > 2 else "hi"), None
             if cmd == "spawn":
                 old = self.child.pid
-                self.spawn()
+                try:
+                    self.spawn()
+                except OSError as e:  # a refused exec (EPERM from the gate): the app sees a failed spawn
+                    return {"child_pid": None, "previous_pid": old, "errno": e.errno, "error": str(e)}, None
                 return {"child_pid": self.child.pid, "previous_pid": old}, None
+            if cmd == "run":
+                return self.run(line.split()[1:]), None
+            if cmd == "connect":
+                return self.connect(words[1], int(words[2])), None
             if cmd == "exit":
                 code = int(words[1]) if len(words) > 1 else 0
                 return {"exiting": code}, code

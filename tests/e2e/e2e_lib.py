@@ -147,6 +147,22 @@ def describe(pids) -> str:
     return " ".join(parts)
 
 
+def children_of(pid: int):
+    return [p for p in all_pids() if (proc_stat(p) or ("", 0))[1] == pid]
+
+
+def exec_state(pid: int) -> str:
+    """pid(exe):state syscall=...: where a process sits (`59 0x7f..` is inside execve; `59 0x0` just after)."""
+    try:
+        exe = os.readlink(f"/proc/{pid}/exe")
+        with open(f"/proc/{pid}/syscall", encoding="utf-8") as f:
+            call = " ".join(f.read().split()[:3])
+    except OSError as e:
+        exe, call = "?", str(e)
+    st = proc_stat(pid)
+    return f"{pid}({exe}):{st[0] if st else 'gone'} syscall={call}"
+
+
 def alive(pid: int, starttime: int = None) -> bool:
     """The process exists, is not a zombie, and (if given) started at `starttime` (so it is not a reused pid)."""
     st = proc_stat(pid)
@@ -222,14 +238,21 @@ class E2eEnv:
 
     # -- mocks
 
-    def start_mock(self, kind: str, *flags) -> int:
-        """Starts mock_responses.py (kind "responses") or mock_messages.py ("messages"); returns its port."""
+    def start_mock(self, kind: str, *flags, host: str = "127.0.0.1") -> int:
+        """Starts mock_responses.py (kind "responses") or mock_messages.py ("messages") on `host`; returns its
+        port."""
         port_file = self.path(f"mock_{kind}.port")
         self.spawn(f"mock_{kind}", [PYTHON, os.path.join(HERE, f"mock_{kind}.py"), "--port-file", port_file,
-                                    "--log", self.path(f"served_{kind}.jsonl"), *flags])
+                                    "--log", self.path(f"served_{kind}.jsonl"), "--host", host, *flags])
         port = int(wait_until(lambda: open(port_file).read().strip(), 30, f"mock_{kind} to announce its port"))
-        log(f"mock_{kind} listening on 127.0.0.1:{port}")
+        log(f"mock_{kind} listening on {host}:{port}")
         return port
+
+    def mock_stats(self, port: int, host: str = "127.0.0.1") -> dict:
+        """GET /_mock/stats: {"requests": N, "usage": {summed usage fields}}."""
+        import urllib.request
+        with urllib.request.urlopen(f"http://{host}:{port}/_mock/stats", timeout=10) as r:
+            return json.load(r)
 
     def served(self, kind: str):
         try:
@@ -238,10 +261,15 @@ class E2eEnv:
         except OSError:
             return []
 
-    def write_codex_config(self, port: int, model: str = "gpt-test") -> None:
+    def write_codex_config(self, port: int, model: str = "gpt-test", host: str = "127.0.0.1",
+                           retries: int = None) -> None:
+        """Points Codex at the Responses mock on host:port. `retries` sets the provider's request and stream
+        retries (0: a refused connection fails the turn at once instead of after Codex's backoff)."""
+        extra = "" if retries is None else f"request_max_retries = {retries}\nstream_max_retries = {retries}\n"
         with open(os.path.join(self.codex_home, "config.toml"), "w", encoding="utf-8") as f:
             f.write(f'model = "{model}"\nmodel_provider = "mock"\n\n[model_providers.mock]\nname = "mock"\n'
-                    f'base_url = "http://127.0.0.1:{port}/v1"\nwire_api = "responses"\nenv_key = "MOCK_API_KEY"\n')
+                    f'base_url = "http://{host}:{port}/v1"\nwire_api = "responses"\nenv_key = "MOCK_API_KEY"\n'
+                    f'{extra}')
 
     def use_claude_mock(self, port: int) -> None:
         """Points every Claude Code started from now on (through self.env) at the Messages mock."""
@@ -444,6 +472,17 @@ class SupervisedApp:
 
     def command(self, line: str, timeout: float = 60.0) -> dict:
         return app_command(self.control, line, timeout)
+
+    def spawn(self, timeout: float = 30.0) -> dict:
+        """The app starts a new provider (`spawn`). Like libuv's uv_spawn, the app waits until the child's exec
+        has happened or failed: a spawn that does not return is a Failure that shows where the child sits."""
+        before = set(children_of(self.app_pid))
+        try:
+            return self.command("spawn", timeout)
+        except OSError as e:  # socket.timeout included
+            kids = [p for p in children_of(self.app_pid) if p not in before]
+            raise Failure(f"the app's spawn of a new provider did not return within {timeout:.0f} s ({e}); its "
+                          f"new child: {' '.join(exec_state(p) for p in kids) or 'none'}")
 
     def wait_stopped(self, what: str, timeout: float = 10.0) -> None:
         wait_until(lambda: all(is_stopped(p) for p in self.tree()), timeout,

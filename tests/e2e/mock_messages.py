@@ -91,7 +91,7 @@ def main() -> None:
     p.add_argument("--output-tokens", type=int, default=7)
     a = p.parse_args()
     config = {
-        "port": a.port, "port_file": a.port_file, "log": a.log, "text": a.text, "delay_ms": a.delay_ms,
+        "host": a.host, "port": a.port, "port_file": a.port_file, "log": a.log, "text": a.text, "delay_ms": a.delay_ms,
         "status": a.status, "quiet": a.quiet,
         "usage": {"input_tokens": a.input_tokens, "cache_creation_input_tokens": a.cache_creation_tokens,
                   "cache_read_input_tokens": a.cache_read_tokens, "output_tokens": a.output_tokens},

@@ -108,7 +108,7 @@ def main() -> None:
     a = p.parse_args()
     now = int(time.time())
     config = {
-        "port": a.port, "port_file": a.port_file, "log": a.log, "text": a.text, "delay_ms": a.delay_ms,
+        "host": a.host, "port": a.port, "port_file": a.port_file, "log": a.log, "text": a.text, "delay_ms": a.delay_ms,
         "status": a.status, "quiet": a.quiet,
         "usage": {"input_tokens": a.input_tokens, "cached_tokens": a.cached_tokens,
                   "output_tokens": a.output_tokens, "reasoning_tokens": a.reasoning_tokens},

@@ -1,9 +1,9 @@
 """Shared plumbing for the mock model servers (mock_responses.py, mock_messages.py).
 
-Standard library only, for /usr/bin/python3. A mock binds 127.0.0.1 on the port asked for (0 = ephemeral),
-prints "PORT <n>" on stdout, writes the port to --port-file (atomically, so a reader never sees half a
-number), and appends one JSON line per served model response to --log, flushed at once, so a test can compare
-the totals a provider logged with what was served. SIGTERM and SIGINT end it cleanly.
+Standard library only, for /usr/bin/python3. A mock binds 127.0.0.1 (or --host) on the port asked for
+(0 = ephemeral), prints "PORT <n>" on stdout, writes the port to --port-file (atomically, so a reader never
+sees half a number), and appends one JSON line per served model response to --log, flushed at once, so a
+test can compare the totals a provider logged with what was served. SIGTERM and SIGINT end it cleanly.
 
 Besides the model endpoint, every mock answers:
   GET  /_mock/stats   -> {"requests": N, "usage": {summed usage fields}}
@@ -21,7 +21,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--port", type=int, default=0, help="port to bind on 127.0.0.1 (0: ephemeral)")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to bind (default 127.0.0.1; the gate test binds 127.0.0.2)")
+    parser.add_argument("--port", type=int, default=0, help="port to bind on --host (0: ephemeral)")
     parser.add_argument("--port-file", help="write the bound port here")
     parser.add_argument("--log", help="append one JSON line per served response here")
     parser.add_argument("--text", default="Hello from mock.", help="the assistant's answer")
@@ -177,7 +179,7 @@ def serve(handler_class, config: dict) -> None:
     """Binds, announces the port, serves until SIGTERM/SIGINT."""
     handler_class.config = config
     handler_class.usage_log = UsageLog(config.get("log"))
-    server = ThreadingHTTPServer(("127.0.0.1", config.get("port", 0)), handler_class)
+    server = ThreadingHTTPServer((config.get("host") or "127.0.0.1", config.get("port", 0)), handler_class)
     server.daemon_threads = True
     port = server.server_address[1]
     port_file = config.get("port_file")

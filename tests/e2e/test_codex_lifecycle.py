@@ -3,8 +3,9 @@
 
   test_codex_lifecycle.py --dormant PATH pause-then-app-exits
       `dormant pause` stops the subtree at once (status: paused, provider paused), `dormant activity` does not
-      lift it, `dormant resume` runs it again (initialize answered); paused again, the app exits 4 leaving its stopped provider behind: dormant
-      exits 4 and ends the leftover tree (SIGCONT, SIGTERM, SIGKILL), nothing is orphaned or left stopped.
+      lift it, `dormant resume` runs it again (initialize answered); paused again, the app exits 4 leaving its
+      stopped provider behind: dormant exits 4 and ends the leftover tree (SIGCONT, SIGTERM, SIGKILL), nothing
+      is orphaned or left stopped.
   test_codex_lifecycle.py --dormant PATH supervisor-killed
       with the provider suspended, dormant is SIGKILLed: no provider process stays stopped, the app keeps
       running and its app-server answers initialize.
@@ -113,7 +114,7 @@ def spawn_while_suspended(env, a) -> None:
                "the first provider to be reported suspended")
     run.wait_stopped("the first provider, idle past suspend_after")
     first = run.launcher
-    reply = run.command("spawn")
+    reply = run.spawn()
     check(reply.get("previous_pid") == first, "the app starts a second app-server while the first is suspended",
           reply)
     run.launcher = reply["child_pid"]
