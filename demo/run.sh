@@ -9,6 +9,8 @@ export XDG_RUNTIME_DIR=$(mktemp -d)
 chmod 700 "$XDG_RUNTIME_DIR"
 # Only the demo's policy: no system or user layers.
 export DORMANT_SYSTEM_DIR=$XDG_RUNTIME_DIR/none XDG_CONFIG_HOME=$XDG_RUNTIME_DIR/none
+# Its own ledger and provider log roots: the demo meters nothing of yours.
+export XDG_STATE_HOME=$XDG_RUNTIME_DIR/state CODEX_HOME=$XDG_RUNTIME_DIR/codex CLAUDE_CONFIG_DIR=$XDG_RUNTIME_DIR/claude
 trap 'rm -rf "$XDG_RUNTIME_DIR"' EXIT
 
 say() { printf '\n\033[1m== t=%ss: %s\033[0m\n' "$SECONDS" "$*"; }
