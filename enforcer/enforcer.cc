@@ -46,6 +46,12 @@ Duration Enforcer::KillAfter(const ProviderMatcher& m) const {
   return on_battery_ && b ? std::min(d, *b) : d;
 }
 
+std::optional<ProviderState> Enforcer::StateOf(int pid) const {
+  auto it = providers_.find(pid);
+  if (it == providers_.end()) return std::nullopt;
+  return it->second.state;
+}
+
 bool Enforcer::NetworkAllowed(TimePoint now) const {
   return !paused_ && !hold_ && IdleFor(now) < policy_.idle.network_after;
 }

@@ -157,6 +157,12 @@ class Enforcer {
   bool suspended_mode() const;  // a new provider would be stopped on sight
   /// Whether providers may open new IP connections now ([sandbox] network).
   bool NetworkAllowed(TimePoint now) const;
+  /// How long the user has been idle as of `now` (as in GetStatus, without building it).
+  Duration IdleFor(TimePoint now) const;
+  /// Why providers are locked out by a spent budget; empty when they are not.
+  const std::string& lockout() const { return lockout_; }
+  /// A provider's state, if the enforcer knows `pid` as a provider.
+  std::optional<ProviderState> StateOf(int pid) const;
 
  private:
   struct Provider {
@@ -169,8 +175,6 @@ class Enforcer {
   std::vector<Action> Evaluate(TimePoint now);
   std::vector<Action> ResumeAll(TimePoint now, bool include_paused, const std::string& why);
   std::vector<Action> Activity(TimePoint input_at, TimePoint now, const std::string& why);
-  std::vector<Action> SuspendRunning(TimePoint now, const std::string& why);
-  Duration IdleFor(TimePoint now) const;
   Duration SuspendAfter(const ProviderMatcher& m) const;
   Duration KillAfter(const ProviderMatcher& m) const;
   const ProviderMatcher& MatcherOf(const Provider& p) const;

@@ -253,9 +253,9 @@ class Supervisor : public platform::IdleSource::Listener, public platform::Power
 };
 
 void Supervisor::Feed(const Event& e) {
-  Duration idle_before = enforcer_.GetStatus(Now()).idle_for;
+  Duration idle_before = enforcer_.IdleFor(Now());
   Perform(enforcer_.OnEvent(e, Now()));
-  if (metering_ && enforcer_.GetStatus(Now()).idle_for < idle_before) {
+  if (metering_ && enforcer_.IdleFor(Now()) < idle_before) {
     metering_->OnActivity();
     metering_->CloseInterval("idle", "user");
   }
@@ -279,11 +279,10 @@ platform::Verdict Supervisor::Decide(const platform::GateRequest& r) {
     auto m = enforcer::MatchProvider(policy().providers, facts);
     if (!m || tree_.ProviderOf(pid) != 0) return platform::Verdict::kContinue;  // not a new provider
     const auto& name = policy().providers[*m].name;
-    enforcer::Status st = enforcer_.GetStatus(Now());
-    if (!st.lockout.empty()) {
+    if (!enforcer_.lockout().empty()) {
       ++refused_[name];
       spdlog::warn("gate: refused exec of provider {} ({}) by pid {}: locked out: {}", name, r.path, pid,
-                   st.lockout);
+                   enforcer_.lockout());
       return platform::Verdict::kRefuse;
     }
     if (enforcer_.suspended_mode()) {
@@ -310,11 +309,9 @@ platform::Verdict Supervisor::Decide(const platform::GateRequest& r) {
           facts.ppid = info->ppid;
           self->ApplyChanges({self->tree_.Update(facts, self->policy().providers)});
           // Whatever the enforcer decided for it, a provider it lets run must run.
-          for (const auto& p : self->enforcer_.GetStatus(self->Now()).providers) {
-            if (p.pid == facts.pid && p.state == enforcer::ProviderState::kRunning) {
-              kill(facts.pid, SIGCONT);
-              self->guardian_.Released(facts.pid);
-            }
+          if (self->enforcer_.StateOf(facts.pid) == enforcer::ProviderState::kRunning) {
+            kill(facts.pid, SIGCONT);
+            self->guardian_.Released(facts.pid);
           }
         }
       }, 0, 0);
@@ -812,7 +809,7 @@ int Supervisor::Run() {
   }
   metering_ = std::make_unique<Metering>(&loop_, Metering::Hooks{
       // "Idle" for the ledger: no input for at least [idle] network_after.
-      [this] { return enforcer_.GetStatus(Now()).idle_for >= policy().idle.network_after; },
+      [this] { return enforcer_.IdleFor(Now()) >= policy().idle.network_after; },
       [this](const Event& e) { Feed(e); }});
   if (auto r = metering_->Start(BudgetsOf(policy())); !r) {
     spdlog::warn("metering off: {}", r.error().message);
