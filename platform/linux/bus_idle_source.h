@@ -1,27 +1,17 @@
-// Shared plumbing of the idle sources that talk to a desktop service over
-// D-Bus (gnome, kde, logind): the connection, the service's owner, and the
-// rule that a service leaving the bus, or the bus going away, is a failure
-// reported once through Listener::OnIdleSourceFailed.
+// The D-Bus idle sources (gnome, kde, logind): BusSource plus samples and
+// asynchronous calls to the service.
 #pragma once
 
 #include <string>
 
 #include "platform/idle_source.h"
+#include "platform/linux/bus_source.h"
 #include "platform/linux/sdbus_uv.h"
 
 namespace dormant::platform {
 
-class BusIdleSource : public IdleSource {
+class BusIdleSource : public BusSource<IdleSource> {
  protected:
-  /// Connects, finds `service`'s owner (an error when none) and watches it.
-  Expected<void> OpenBus(uv_loop_t* loop, Listener* listener, UvBus::Kind kind,
-                         const char* service);
-  /// Closes the connection and everything on it.
-  void CloseBus();
-  /// Reports a failure once, from a fresh loop callback; OnFailed runs first.
-  void Fail(Error why);
-  /// Stops the subclass's own handles when the source fails.
-  virtual void OnFailed() {}
   void Report(enforcer::Duration idle_for) {
     if (!failed_ && listener_ != nullptr) listener_->OnIdleSample(idle_for);
   }
@@ -30,20 +20,6 @@ class BusIdleSource : public IdleSource {
                            const char* method, sd_bus_message_handler_t cb);
   /// Fails the source when `m` is an error reply; returns whether it was one.
   bool FailOnError(sd_bus_message* m, const char* what);
-
-  uv_loop_t* loop_ = nullptr;
-  Listener* listener_ = nullptr;
-  std::unique_ptr<UvBus> bus_;
-  std::string service_;
-  std::string owner_;
-  bool failed_ = false;
-
- private:
-  static int OnOwnerChanged(sd_bus_message* m, void* self, sd_bus_error*);
-
-  BusSlot owner_slot_;
-  Deferred fail_report_;
-  Error fail_why_;
 };
 
 /// Reads one basic value of `type` from a finished method call.

@@ -7,6 +7,7 @@
 
 #include "enforcer/time.h"
 #include "platform/linux/sdbus_uv.h"
+#include "platform/linux/bus_source.h"
 #include "platform/power_source.h"
 
 namespace dormant::platform {
@@ -27,28 +28,12 @@ std::unique_ptr<PowerSource> NewClockPowerSource(
     enforcer::Duration every = enforcer::Duration(10000),
     enforcer::Duration threshold = enforcer::Duration(2000));
 
-/// Shared plumbing of the D-Bus power sources: the connection, the service's
-/// owner, and failures reported once from a fresh loop callback.
-class BusPowerSource : public PowerSource {
+/// The D-Bus power sources (logind, upower) live on the system bus.
+class BusPowerSource : public BusSource<PowerSource> {
  protected:
-  Expected<void> OpenBus(uv_loop_t* loop, Listener* listener, const char* service);
-  void CloseBus();
-  void Fail(Error why);
-  virtual void OnFailed() {}
-
-  uv_loop_t* loop_ = nullptr;
-  Listener* listener_ = nullptr;
-  std::unique_ptr<UvBus> bus_;
-  std::string service_;
-  std::string owner_;
-  bool failed_ = false;
-
- private:
-  static int OnOwnerChanged(sd_bus_message* m, void* self, sd_bus_error*);
-
-  BusSlot owner_slot_;
-  Deferred fail_report_;
-  Error fail_why_;
+  Expected<void> OpenBus(uv_loop_t* loop, Listener* listener, const char* service) {
+    return BusSource::OpenBus(loop, listener, UvBus::Kind::kSystem, service);
+  }
 };
 
 }  // namespace dormant::platform
