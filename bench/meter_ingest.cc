@@ -41,6 +41,9 @@
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+// The generator keeps each line's keys in the order the provider wrote them
+// (a sorted dump would not be what real logs look like to a parser).
+using ojson = nlohmann::ordered_json;
 using namespace dormant::meter;
 using Clock = std::chrono::steady_clock;
 
@@ -95,7 +98,7 @@ struct CodexGen {
   std::string turn1 = "01a20ef3-ab28-7863-8d38-64eb743796e6";
   std::string turn2 = "01a20ef3-abbd-7541-8a64-08e4b281a03a";
 
-  static json Usage(int64_t in, int64_t cached, int64_t out, int64_t reasoning) {
+  static ojson Usage(int64_t in, int64_t cached, int64_t out, int64_t reasoning) {
     return {{"input_tokens", in},   {"cached_input_tokens", cached}, {"cache_write_input_tokens", 0},
             {"output_tokens", out}, {"reasoning_output_tokens", reasoning},
             {"total_tokens", in + out}};
@@ -107,7 +110,7 @@ struct CodexGen {
     std::string out;
     int64_t t = t0;
     auto emit = [&](std::string line, const std::string& turn_id) {
-      json j = json::parse(line);
+      ojson j = ojson::parse(line);
       j["timestamp"] = Iso(t);
       t += 37;
       std::string s = j.dump();
@@ -132,7 +135,7 @@ struct CodexGen {
       // turns use the second turn's lines (14..22).
       size_t from = k == 0 ? 0 : 14, to = k == 0 ? 14 : 23;
       for (size_t i = from; i < to; ++i) {
-        json j = json::parse(lines[i]);
+        ojson j = ojson::parse(lines[i]);
         std::string type = j.value("type", "");
         std::string ptype = j["payload"].is_object() ? j["payload"].value("type", "") : "";
         if (type == "token_usage_record") {
@@ -166,13 +169,13 @@ struct ClaudeGen {
     std::string out;
     int64_t t = t0;
     for (const std::string& h : header) {
-      json j = json::parse(h);
+      ojson j = ojson::parse(h);
       if (j.contains("timestamp")) j["timestamp"] = Iso(t);
       if (j.contains("sessionId")) j["sessionId"] = sid;
       out += j.dump() + "\n";
     }
     for (int k = 0; k < requests; ++k) {
-      json a = json::parse(real[k % 2 == 0 ? 0 : 2]);
+      ojson a = ojson::parse(real[k % 2 == 0 ? 0 : 2]);
       char mid[64], rid[64];
       std::snprintf(mid, sizeof mid, "msg_%016llx", static_cast<unsigned long long>(rng()));
       std::snprintf(rid, sizeof rid, "req_%016llx", static_cast<unsigned long long>(rng()));
@@ -180,13 +183,13 @@ struct ClaudeGen {
       int64_t cw = static_cast<int64_t>(rng() % 8000);
       int64_t cr = 5000 + static_cast<int64_t>(rng() % 80000);
       int64_t o = 10 + static_cast<int64_t>(rng() % 2000);
-      json& u = a["message"]["usage"];
+      ojson& u = a["message"]["usage"];
       u["input_tokens"] = in;
       u["cache_creation_input_tokens"] = cw;
       u["cache_read_input_tokens"] = cr;
       u["output_tokens"] = o;
       u["cache_creation"] = {{"ephemeral_1h_input_tokens", cw}, {"ephemeral_5m_input_tokens", 0}};
-      u["iterations"] = json::array();
+      u["iterations"] = ojson::array();
       a["message"]["id"] = mid;
       a["requestId"] = rid;
       a["sessionId"] = sid;
@@ -196,7 +199,7 @@ struct ClaudeGen {
       std::string line = a.dump();
       out += line + "\n";
       out += line + "\n";  // a second content block of the same request: must not count
-      json user = json::parse(real[1]);
+      ojson user = ojson::parse(real[1]);
       user["sessionId"] = sid;
       user["timestamp"] = Iso(t);
       out += user.dump() + "\n";
@@ -325,6 +328,29 @@ int IngestChild(const std::string& ledger_path, const std::vector<LogRoot>& root
   return 0;
 }
 
+// The parse alone: read and parse every file, no ledger (where the time goes).
+int ParseChild(ProviderKind kind, const std::string& root) {
+  auto a = Clock::now();
+  std::vector<UsageEvent> events;
+  ParseSink sink{&events, nullptr};
+  std::string buf;
+  size_t bytes = 0, n = 0;
+  for (const std::string& f : ListLogFiles(root)) {
+    auto parser = MakeParser(kind, f);
+    FILE* in = std::fopen(f.c_str(), "rb");
+    if (!in) continue;
+    buf.resize(static_cast<size_t>(fs::file_size(f)));
+    buf.resize(std::fread(buf.data(), 1, buf.size(), in));
+    std::fclose(in);
+    bytes += FeedLines(*parser, buf, sink);
+    n += events.size();
+    events.clear();
+  }
+  double secs = Seconds(a, Clock::now());
+  std::printf("parse only: %.3f s  %.0f MB/s  %zu events\n", secs, static_cast<double>(bytes) / 1e6 / secs, n);
+  return 0;
+}
+
 json RunChild(const std::string& self, const std::string& ledger, const std::string& kind,
               const std::string& dir) {
   fs::remove(ledger);
@@ -382,7 +408,7 @@ double Percentile(std::vector<double> v, double p) {
 
 // A token_count line with cumulative total `k` x 1234 for the live session.
 std::string TokenLine(const std::string& tmpl, int64_t k) {
-  json j = json::parse(tmpl);
+  ojson j = ojson::parse(tmpl);
   j["payload"]["info"]["total_token_usage"] = CodexGen::Usage(1200 * k, 200 * k, 34 * k, 12 * k);
   return j.dump() + "\n";
 }
@@ -462,6 +488,10 @@ void Warm(const std::string& dir, const std::string& samples, int n, double cold
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 4 && std::strcmp(argv[1], "--parse-child") == 0) {
+    auto kind = ParseProviderKind(argv[2]);
+    return kind ? ParseChild(*kind, argv[3]) : 2;
+  }
   if (argc == 5 && std::strcmp(argv[1], "--ingest-child") == 0) {
     auto kind = ParseProviderKind(argv[3]);
     std::vector<LogRoot> roots;
