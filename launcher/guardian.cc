@@ -5,8 +5,10 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -16,8 +18,121 @@
 #include "platform/process_table.h"
 
 namespace dormant::launcher {
+namespace {
 
-Expected<Guardian> Guardian::Start(const platform::GateJournal* journal) {
+using platform::GateJournal;
+
+int64_t NowMs() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+// How often the guardian looks at the beat while it stands in (how soon it
+// hands back once dormant is continued).
+constexpr int kServingCheckMs = 100;
+
+// The guardian's watch over a live dormant's gate. dormant beats in the
+// journal every GateJournal::kBeatMs; when the beat has been silent for
+// kSilentMs (dormant stopped: SIGSTOP, job control, a debugger; or stuck so
+// hard that its watchdog thread cannot run), the app's execs and connects
+// would wait on the gate until dormant runs again. So the guardian stands in:
+// it continues every call, and every id dormant held (the guardian has no
+// policy: failing open is the gate's rule), until dormant beats again. The
+// journal's flag and the beat keep the two from ever receiving at once (see
+// platform/linux/gate_server_linux.cc); an id both answer gives the second
+// ENOENT, which neither side treats as an error.
+class StandIn {
+ public:
+  explicit StandIn(GateJournal* journal) : journal_(journal) {}
+
+  void Arm(int listener) {
+    listener_ = listener;
+    armed_ms_ = NowMs();  // a dormant that never beats is silent from here on
+  }
+  int listener() const { return listener_; }
+  // The listener to poll: only while standing in, and not right after a
+  // receive error (it may stay readable: poll() would not sleep).
+  int PollFd() const { return serving_ && !failed_ ? listener_ : -1; }
+
+  // How long poll() may sleep: until dormant would have been silent for the
+  // limit (about once per kSilentMs while it beats), or the serving period.
+  int Timeout() const {
+    if (!Watching()) return -1;
+    if (serving_) return kServingCheckMs;
+    int64_t due = QuietSince() + GateJournal::kSilentMs - NowMs();
+    return static_cast<int>(std::clamp<int64_t>(due + 1, 0, GateJournal::kSilentMs + 1));
+  }
+
+  // After every wake-up: start, go on with, or stop standing in.
+  void Check() {
+    if (!Watching()) return;
+    if (!serving_) {
+      if (!Silent()) return;
+      if (HungUp()) {
+        // The tree is gone (dormant's gate stopped beating with it): nothing
+        // will ever wait on the gate again.
+        close(listener_);
+        listener_ = -1;
+        return;
+      }
+      // The flag first, then the beat once more (ContinueWaiting does):
+      // dormant beats first, then reads the flag.
+      journal_->SetGuardianServing(true);
+      serving_ = true;
+      failed_ = false;
+      answered_ = 0;
+      std::fprintf(stderr,
+                   "dormant guardian: dormant has not beaten for %lld ms (stopped?): continuing the gate's "
+                   "calls until it runs again\n",
+                   static_cast<long long>(NowMs() - QuietSince()));
+    }
+    bool gone = false;
+    long n = platform::ContinueWaiting(listener_, journal_, &gone);
+    if (n > 0) {
+      journal_->CountGuardianAnswers(n);
+      answered_ += n;
+    }
+    if (gone) {
+      // Every process under the filter is gone, for good: nothing to guard.
+      close(listener_);
+      listener_ = -1;
+    } else if (n < 0 && !failed_) {
+      std::fprintf(stderr, "dormant guardian: receiving from the gate: %s\n", std::strerror(static_cast<int>(-n)));
+    }
+    failed_ = n < 0;
+    if (gone || !Silent()) {
+      journal_->SetGuardianServing(false);
+      serving_ = false;
+      if (!gone) {
+        std::fprintf(stderr,
+                     "dormant guardian: dormant runs again: the gate is its own again (%ld call(s) continued "
+                     "meanwhile)\n",
+                     answered_);
+      }
+    }
+  }
+
+ private:
+  bool Watching() const { return journal_ != nullptr && listener_ >= 0; }
+  int64_t QuietSince() const { return std::max(journal_->last_beat_ms(), armed_ms_); }
+  bool Silent() const { return NowMs() - QuietSince() >= GateJournal::kSilentMs; }
+  bool HungUp() const {
+    pollfd p{listener_, POLLIN, 0};
+    return poll(&p, 1, 0) == 1 && (p.revents & POLLIN) == 0 && (p.revents & (POLLHUP | POLLERR)) != 0;
+  }
+
+  GateJournal* journal_;
+  int listener_ = -1;
+  int64_t armed_ms_ = 0;
+  bool serving_ = false;
+  bool failed_ = false;
+  long answered_ = 0;
+};
+
+}  // namespace
+
+Expected<Guardian> Guardian::Start(GateJournal* journal) {
   int p[2];
   if (pipe2(p, O_CLOEXEC) != 0) return Error{errno, std::string("pipe2: ") + std::strerror(errno)};
   platform::UniqueFd rd(p[0]), wr(p[1]);
@@ -87,27 +202,34 @@ void Guardian::Released(int pid) {
   Send(line, n);
 }
 
-int GuardianMain(int fd, int gate_sock, const platform::GateJournal* journal) {
+int GuardianMain(int fd, int gate_sock, GateJournal* journal) {
   std::map<int, uint64_t> stopped;
   std::string buf;
   char chunk[4096];
-  int listener = -1;
+  StandIn stand_in(journal);
   for (;;) {
-    pollfd p[2] = {{fd, POLLIN, 0}, {gate_sock, POLLIN, 0}};
-    if (poll(p, gate_sock >= 0 ? 2 : 1, -1) < 0) {
+    // Negative fds are ignored: the listener is polled only while standing in
+    // (dormant reads it otherwise, and we would wake at each call).
+    pollfd p[3] = {{fd, POLLIN, 0},
+                   {gate_sock, POLLIN, 0},
+                   {stand_in.PollFd(), POLLIN, 0}};
+    if (poll(p, 3, stand_in.Timeout()) < 0) {
       if (errno == EINTR) continue;
       break;
     }
     if (gate_sock >= 0 && p[1].revents) {
-      // Hold the gate's listener, unread, for the day dormant is gone.
+      // Hold the gate's listener, unread while dormant runs, for the day
+      // dormant stops or is gone.
       auto got = platform::ReceiveListener(gate_sock, 0);
-      if (got) {
-        if (listener >= 0) close(listener);
-        listener = *got;
+      if (got && stand_in.listener() < 0) {
+        stand_in.Arm(*got);
+      } else if (got) {
+        close(*got);
       }
       close(gate_sock);
       gate_sock = -1;
     }
+    stand_in.Check();
     if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR))) continue;
     ssize_t n = read(fd, chunk, sizeof chunk);
     if (n < 0 && errno == EINTR) continue;
@@ -143,7 +265,7 @@ int GuardianMain(int fd, int gate_sock, const platform::GateJournal* journal) {
                  continued);
   }
   if (gate_sock >= 0) close(gate_sock);
-  if (listener >= 0) {
+  if (int listener = stand_in.listener(); listener >= 0) {
     // The tree's execs and connects wait on the gate: answer them all
     // "continue" until no process under the filter is left.
     platform::ServeContinueForever(listener, journal);

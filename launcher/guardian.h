@@ -2,6 +2,9 @@
 // provider trees it is about to stop and which it has continued; if dormant dies
 // (even by SIGKILL) its end of the pipe closes and the guardian continues every
 // tree still recorded, so no provider is left stopped and the app runs on.
+// It also holds a copy of the gate's listener: it answers the gate once dormant
+// is gone, and while dormant lives but has stopped beating (SIGSTOP, a
+// debugger), until it beats again.
 #pragma once
 
 #include <cstdint>
@@ -18,7 +21,7 @@ class Guardian {
   /// Call before becoming a subreaper and before any thread starts. With a
   /// gate journal (created before this call, so the guardian shares its
   /// memory), the guardian can also take over the gate once dormant is gone.
-  static Expected<Guardian> Start(const platform::GateJournal* journal = nullptr);
+  static Expected<Guardian> Start(platform::GateJournal* journal = nullptr);
 
   Guardian() = default;
   Guardian(Guardian&&) = default;
@@ -29,8 +32,10 @@ class Guardian {
   /// After continuing (or ending) the tree rooted at `pid`.
   void Released(int pid);
   /// Hands the guardian a copy of the gate's listener. It holds it unread
-  /// while dormant lives (a reader is the only one who can answer what it
-  /// reads), and answers every held call "continue" once dormant is gone.
+  /// while dormant lives and beats in the journal (a reader is the only one
+  /// who can answer what it reads), answers every call "continue" while
+  /// dormant's beat is silent for GateJournal::kSilentMs, and once dormant is
+  /// gone. Without a journal it waits for dormant's death only.
   void GiveListener(int listener_fd);
   int pid() const { return pid_; }
   /// Closes the pipe: the guardian continues what is still recorded and exits.
@@ -45,7 +50,8 @@ class Guardian {
 
 /// The guardian's own main loop (exposed for tests): reads records from `fd`
 /// until EOF, then continues every recorded tree that still exists. Returns
-/// the number of processes it continued.
-int GuardianMain(int fd, int gate_sock = -1, const platform::GateJournal* journal = nullptr);
+/// the number of processes it continued. Meanwhile it stands in for a silent
+/// dormant on the gate, as GiveListener says.
+int GuardianMain(int fd, int gate_sock = -1, platform::GateJournal* journal = nullptr);
 
 }  // namespace dormant::launcher

@@ -635,6 +635,7 @@ nlohmann::json Supervisor::StatusJson() {
       g["connect"] = c.connect;
       g["refused"] = c.refused;
       g["watchdog"] = c.watchdog;
+      g["guardian"] = c.guardian;  // continued by the guardian while dormant was stopped
       g["errors"] = c.errors;
     }
     g["refused_by_provider"] = refused_;

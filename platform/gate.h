@@ -20,7 +20,9 @@
 //   guardian: holds a copy of the listener (sent with SendListener) WITHOUT
 //           reading it, and the GateJournal (created before it forked); once
 //           the supervisor is gone it calls ServeContinueForever(fd, &journal)
-//           so the tree's calls keep succeeding.
+//           so the tree's calls keep succeeding. While the supervisor lives
+//           but its heartbeat in the journal is silent (SIGSTOP, a debugger),
+//           it answers with ContinueWaiting(fd, &journal) until it beats again.
 // When no process holds the listener any more, every gated call fails with
 // ENOSYS: someone must always hold it while the tree lives.
 #pragma once
@@ -109,7 +111,9 @@ struct GateCounters {
   uint64_t refused = 0;    ///< answered refuse
   uint64_t watchdog = 0;   ///< deferred past the watchdog limit: answered continue
   uint64_t errors = 0;     ///< internal errors (unreadable memory...): answered continue
-  uint64_t stale = 0;      ///< the caller was gone (killed, or its call interrupted)
+  uint64_t stale = 0;      ///< the caller was gone (killed, or its call interrupted), or the
+                           ///< guardian had already answered it while we were silent
+  uint64_t guardian = 0;   ///< continued by the guardian while this supervisor was silent
 };
 
 /// The ids a supervisor has received and not yet answered, in a page of
@@ -117,6 +121,12 @@ struct GateCounters {
 /// other reader: if the supervisor dies holding one, only its id lets the
 /// guardian answer it (any holder of the listener may answer any id). Create
 /// it before the guardian forks (it inherits the mapping), or send fd().
+///
+/// The page also carries the supervisor's heartbeat: a Gate with a journal
+/// beats at least every kBeatMs from its watchdog thread. A supervisor that is
+/// stopped (SIGSTOP, a debugger, job control) stops beating with all its
+/// threads; the guardian, seeing no beat for kSilentMs, answers the gate in its
+/// place (continue: it has no policy) until the beat comes back.
 class GateJournal {
  public:
   static Expected<GateJournal> Create();
@@ -133,6 +143,20 @@ class GateJournal {
   void Remove(uint64_t id);
   std::vector<uint64_t> Held() const;
   static constexpr size_t kSlots = 512;
+
+  /// The supervisor runs: records CLOCK_MONOTONIC now.
+  void Beat();
+  /// CLOCK_MONOTONIC milliseconds of the last Beat(); 0 before the first.
+  int64_t last_beat_ms() const;
+  static constexpr int kBeatMs = 250;
+  static constexpr int kSilentMs = 1000;
+
+  /// Set by the guardian while it answers in a silent supervisor's place.
+  void SetGuardianServing(bool serving);
+  bool guardian_serving() const;
+  /// Calls the guardian continued in the supervisor's place, all told.
+  void CountGuardianAnswers(uint64_t n);
+  uint64_t guardian_answers() const;
 
  private:
   GateJournal(int fd, void* slots) : fd_(fd), slots_(slots) {}
@@ -196,6 +220,19 @@ long ServeBlocking(int listener_fd, const GateDecider& decide, int stop_fd, int 
 /// a notification is the only one that can answer it.
 /// With a `journal`, first continues every id the dead supervisor held.
 long ServeContinueForever(int listener_fd, const GateJournal* journal = nullptr);
+
+/// The guardian's answer to a supervisor that lives but is silent (stopped):
+/// without ever blocking, continues every id the journal holds (removing it)
+/// and every call waiting on the listener now. An id the supervisor answers
+/// meanwhile gives ENOENT, and the supervisor's own late answer to an id
+/// answered here gives it ENOENT too (counted `stale`): neither is an error.
+/// Set the journal's guardian_serving flag first, and call only while the
+/// supervisor is silent: it receives nothing while the flag is set, and this
+/// receives nothing once the supervisor beats again, so the two never race for
+/// one notification (the loser would block in the kernel until the next).
+/// Returns the number answered (or -errno on an unexpected receive error);
+/// sets `*gone` when every process under the filter is gone (hung up).
+long ContinueWaiting(int listener_fd, GateJournal* journal, bool* gone);
 
 /// `auto` mode's pre-flight. No-new-privs stops setuid binaries from gaining
 /// privilege; Chromium and Electron fall back to a setuid `chrome-sandbox` when

@@ -18,16 +18,20 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iostream>
+#include <iterator>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "launcher/guardian.h"
 #include "platform/gate.h"
 #include "platform/unique_fd.h"
 #include "tests/helper.h"
@@ -598,6 +602,219 @@ TEST_F(GateTest, AGuardianWithTheJournalAnswersWhatAKilledSupervisorHeld) {
   ASSERT_EQ(waitpid(guardian, &status, 0), guardian);
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 1) << "the held exec, answered from the journal";
+}
+
+// One line of `fd` (without its newline), waiting at most `timeout_ms` for
+// it; empty at end of file or timeout.
+std::string ReadLine(int fd, std::string* buf, int timeout_ms) {
+  for (;;) {
+    if (size_t nl = buf->find('\n'); nl != std::string::npos) {
+      std::string line = buf->substr(0, nl);
+      buf->erase(0, nl + 1);
+      return line;
+    }
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, timeout_ms) <= 0) return "";
+    char chunk[256];
+    ssize_t n = read(fd, chunk, sizeof chunk);
+    if (n <= 0) return "";
+    buf->append(chunk, n);
+  }
+}
+
+// Kills and reaps, on the way out of a failed test, the children it has not
+// reaped itself (set to -1 once reaped).
+struct ReapOnExit {
+  std::vector<pid_t*> pids;
+  ~ReapOnExit() {
+    for (pid_t* p : pids) {
+      if (*p <= 0) continue;
+      kill(*p, SIGKILL);
+      while (waitpid(*p, nullptr, 0) < 0 && errno == EINTR) {
+      }
+    }
+  }
+};
+
+char ProcState(int pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  size_t paren = stat.rfind(')');
+  return paren == std::string::npos || paren + 2 >= stat.size() ? '?' : stat[paren + 2];
+}
+
+// dormant is stopped while the app runs (here it stops itself in the middle
+// of deciding an exec, so it also holds that request): its Gate's loop and
+// watchdog thread stop with it. The real guardian loop, holding a copy of the
+// listener and the journal, sees the beat go silent and stands in: it
+// continues the held exec from the journal and the calls that follow, with
+// no policy (a refusal rule is not applied). Once dormant is continued it
+// beats again, the guardian hands back, and refusals work again; dormant's
+// own late answer to the exec the guardian continued fails with ENOENT and
+// is counted stale, not as an error.
+TEST_F(GateTest, AGuardianStandsInWhileTheSupervisorIsStoppedAndHandsBack) {
+  auto journal = platform::GateJournal::Create();
+  ASSERT_TRUE(journal.ok()) << journal.error().message;
+  Listener tcp = ListenTcp(AF_INET, "127.0.0.1");
+  ASSERT_TRUE(tcp.fd);
+  std::string deny_exec = "exec:/bin/true:deny", deny_tcp = "tcp:127.0.0.1:" + std::to_string(tcp.port);
+  Gated g = StartGated({deny_exec, deny_tcp,         // refused by the supervisor
+                        "exec:/bin/true:stop",      // the supervisor stops while deciding it
+                        deny_exec, deny_tcp,         // the supervisor is stopped
+                        "ready", "wait",             // continued, and handed back
+                        deny_exec, deny_tcp});       // refused again
+  ASSERT_GE(g.listener, 0);
+  pid_t supervisor = -1, guardian = -1;
+  ReapOnExit reap{{&g.pid, &supervisor, &guardian}};
+
+  int result[2];
+  ASSERT_EQ(pipe2(result, O_CLOEXEC), 0);
+  supervisor = fork();
+  if (supervisor == 0) {
+    close(result[0]);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    platform::GateCounters c;
+    {
+      Gate gate(&loop, g.listener, [tcp_port = tcp.port](const GateRequest& r) {
+        if (r.kind == GateRequest::Kind::kConnect) return r.port == tcp_port ? Verdict::kRefuse : Verdict::kContinue;
+        if (r.path != "/bin/true" || r.argv.size() < 2) return Verdict::kContinue;
+        if (r.argv[1] == "stop") kill(getpid(), SIGSTOP);  // every thread stops, holding this request
+        return Verdict::kRefuse;  // for "stop": too late, the guardian has continued it
+      });
+      gate.SetJournal(&*journal);
+      if (!gate.Start().ok()) _exit(3);
+      uv_run(&loop, UV_RUN_DEFAULT);  // until the tree is gone
+      c = gate.counters();
+    }
+    (void)!write(result[1], &c, sizeof c);
+    _exit(uv_loop_close(&loop) == 0 ? 0 : 4);
+  }
+  close(result[1]);
+
+  // The guardian: dormant's record pipe, and the listener sent over a socket
+  // as Guardian::GiveListener does.
+  int records[2], sock[2];
+  ASSERT_EQ(pipe2(records, O_CLOEXEC), 0);
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sock), 0);
+  guardian = fork();
+  if (guardian == 0) {
+    close(records[1]);
+    close(sock[0]);
+    close(g.listener);
+    _exit(launcher::GuardianMain(records[0], sock[1], &*journal) == 0 ? 0 : 1);
+  }
+  close(records[0]);
+  close(sock[1]);
+  ASSERT_EQ(platform::SendListener(sock[0], g.listener), 0);
+  close(sock[0]);
+  close(g.listener);
+
+  // Every wait below is bounded: a call that hangs is a failure, not a delay.
+  std::string buf;
+  auto t0 = std::chrono::steady_clock::now();
+  for (std::string line; (line = ReadLine(g.out.get(), &buf, 60000)) != "ready";) {
+    ASSERT_FALSE(line.empty()) << "the app hung while the supervisor was stopped; so far: "
+                               << ::testing::PrintToString(g.lines);
+    g.lines.push_back(line);
+  }
+  auto took = std::chrono::steady_clock::now() - t0;
+  std::cout << "  the stopped supervisor's calls took "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms in all\n";
+  EXPECT_EQ(ProcState(supervisor), 'T') << "the supervisor was to be stopped all along";
+  EXPECT_TRUE(journal->guardian_serving());
+  EXPECT_EQ(journal->guardian_answers(), 3u) << "the held exec, and the exec and connect after it";
+
+  kill(supervisor, SIGCONT);
+  for (int i = 0; i < 3000 && journal->guardian_serving(); ++i) usleep(10000);
+  EXPECT_FALSE(journal->guardian_serving()) << "the guardian did not hand back within 30 s of SIGCONT";
+  (void)!write(g.in.get(), "c", 1);
+  for (std::string line; !(line = ReadLine(g.out.get(), &buf, 60000)).empty();) g.lines.push_back(line);
+  ASSERT_EQ(waitpid(g.pid, &g.status, 0), g.pid);
+  g.pid = -1;
+
+  EXPECT_EQ(Result(g, "exec", 0), EPERM);
+  EXPECT_EQ(Result(g, "tcp", 0), ECONNREFUSED);
+  EXPECT_EQ(Result(g, "exec", 1), 0) << "the exec the supervisor held, continued from the journal";
+  EXPECT_EQ(Result(g, "exec", 2), 0) << "continued by the guardian: it has no policy";
+  EXPECT_EQ(Result(g, "tcp", 1), 0);
+  EXPECT_EQ(Result(g, "exec", 3), EPERM) << "the supervisor decides again";
+  EXPECT_EQ(Result(g, "tcp", 2), ECONNREFUSED);
+  EXPECT_EQ(journal->guardian_answers(), 3u);
+
+  platform::GateCounters c;
+  int status = 0;
+  ASSERT_EQ(waitpid(supervisor, &status, 0), supervisor);
+  supervisor = -1;
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  ASSERT_EQ(read(result[0], &c, sizeof c), static_cast<ssize_t>(sizeof c));
+  close(result[0]);
+  EXPECT_EQ(c.refused, 4u);
+  EXPECT_EQ(c.guardian, 3u);
+  EXPECT_EQ(c.stale, 1u) << "its late answer to the exec the guardian had continued";
+  EXPECT_EQ(c.errors, 0u);
+  EXPECT_TRUE(journal->Held().empty());
+
+  close(records[1]);  // dormant "exits": the guardian serves until the tree is gone, then ends
+  ASSERT_EQ(waitpid(guardian, &status, 0), guardian);
+  guardian = -1;
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  uv_run(&loop_, UV_RUN_DEFAULT);
+}
+
+// The hand-over between a running supervisor and a guardian that still
+// stands in (dormant was just continued): two readers must never both try to
+// receive, or the loser blocks in the kernel until the next call. While the
+// guardian's flag is set the Gate leaves a waiting call alone, and
+// ContinueWaiting receives nothing while the Gate beats; once the flag is
+// cleared the Gate decides the call (a refusal works).
+TEST_F(GateTest, TheGateAndAStandInGuardianNeverBothReceive) {
+  auto journal = platform::GateJournal::Create();
+  ASSERT_TRUE(journal.ok()) << journal.error().message;
+  Gated g = StartGated({"ready", "wait", "exec:/bin/true:deny"});
+  ASSERT_GE(g.listener, 0);
+  UniqueFd copy(dup(g.listener));  // the stand-in's
+  Gate gate(&loop_, g.listener, [](const GateRequest& r) {
+    return r.path == "/bin/true" ? Verdict::kRefuse : Verdict::kContinue;
+  });
+  gate.SetJournal(&*journal);
+  ASSERT_TRUE(gate.Start().ok());
+  struct Look {
+    Gate* gate;
+    platform::GateJournal* journal;
+    int copy;
+    bool waited = false;
+    uint64_t exec_seen = 0;
+    long stand_in_took = -1;
+  } look{&gate, &*journal, copy.get()};
+  uv_timer_t later;
+  uv_timer_init(&loop_, &later);
+  later.data = &look;
+  RunUntilExit(&loop_, &g, [&](const std::string& line) {
+    if (line != "ready") return;
+    journal->SetGuardianServing(true);
+    (void)!write(g.in.get(), "c", 1);
+    // Give the exec time to arrive and the Gate every chance to take it.
+    uv_timer_start(&later, [](uv_timer_t* t) {
+      auto* l = static_cast<Look*>(t->data);
+      pollfd p{l->copy, POLLIN, 0};
+      l->waited = poll(&p, 1, 0) == 1 && (p.revents & POLLIN) != 0;
+      l->exec_seen = l->gate->counters().exec;
+      bool gone = false;
+      l->stand_in_took = platform::ContinueWaiting(l->copy, l->journal, &gone);
+      l->journal->SetGuardianServing(false);
+    }, 300, 0);
+  });
+  uv_close(reinterpret_cast<uv_handle_t*>(&later), nullptr);
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  EXPECT_TRUE(look.waited) << "the exec did not wait on the gate while the guardian's flag was set";
+  EXPECT_EQ(look.exec_seen, 1u) << "only the helper's own exec, before the flag";
+  EXPECT_EQ(look.stand_in_took, 0) << "the stand-in received while the supervisor beats";
+  EXPECT_EQ(Result(g, "exec"), EPERM) << "the Gate decides once the flag is cleared";
+  auto c = gate.counters();
+  EXPECT_EQ(c.refused, 1u);
+  EXPECT_EQ(c.guardian, 0u);
+  EXPECT_EQ(c.errors, 0u);
 }
 
 TEST_F(GateTest, ServeBlockingAnswersUntilTheStopFdIsReadable) {

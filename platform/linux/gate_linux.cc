@@ -246,4 +246,43 @@ long ServeContinueForever(int listener_fd, const GateJournal* journal) {
   return served < 0 ? served : answered + served;
 }
 
+namespace {
+
+// No beat for kSilentMs, or none ever.
+bool Silent(const GateJournal& journal) {
+  int64_t beat = journal.last_beat_ms();
+  return beat == 0 || MonotonicMs() - beat >= GateJournal::kSilentMs;
+}
+
+}  // namespace
+
+long ContinueWaiting(int listener_fd, GateJournal* journal, bool* gone) {
+  *gone = false;
+  long answered = 0;
+  // Once the supervisor beats again it may receive: we must not (two readers
+  // racing for one notification leave the loser blocked in the kernel).
+  auto back = [&] { return journal != nullptr && !Silent(*journal); };
+  if (back()) return 0;
+  if (journal != nullptr) {
+    // Received by the silent supervisor, so offered to nobody else. Removed
+    // once answered (or found answered): its late Take() still finds it in its
+    // own list, and its answer then gives ENOENT.
+    for (uint64_t id : journal->Held()) {
+      int r = Respond(listener_fd, id, 0);
+      if (r == 0) ++answered;
+      if (r == 0 || r == -ENOENT) journal->Remove(id);
+    }
+  }
+  for (;;) {
+    if (back()) return answered;
+    seccomp_notif n{};
+    int r = Receive(listener_fd, &n);
+    if (r == -ENOENT) continue;  // its caller went away first
+    if (r == -EPIPE) *gone = true;
+    if (r == -EAGAIN || r == -EPIPE) return answered;
+    if (r != 0) return r;
+    if (Respond(listener_fd, n.id, 0) == 0) ++answered;
+  }
+}
+
 }  // namespace dormant::platform

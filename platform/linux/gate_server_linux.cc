@@ -12,6 +12,17 @@
 // has not received anything for that long while a notification waits, it
 // receives and continues it itself. Who answers a request is settled under
 // one mutex: whoever removes it from `held` answers it, exactly once.
+//
+// With a journal, the watchdog thread also beats (GateJournal::Beat) at least
+// every kBeatMs, and the loop before each receive. A stopped dormant stops
+// both; the guardian then stands in (see launcher/guardian.cc). Two readers
+// must never both try to receive: SECCOMP_IOCTL_NOTIF_RECV blocks when the
+// other took the notification first, and we would hold `mu` until the next
+// one. So before receiving we beat, then look at the guardian's flag; the
+// guardian sets its flag, then looks at our beat (both sequentially
+// consistent): at least one of us sees the other, and backs off. The loop
+// backs off by stopping its poll for kYieldMs; the guardian hands back at its
+// next look once we beat.
 #include <poll.h>
 #include <sys/eventfd.h>
 
@@ -46,6 +57,7 @@ struct Gate::Impl {
   GateJournal* journal = nullptr;
   int64_t watchdog_ms = 500;
   UvHandle<uv_poll_t> poll;
+  UvHandle<uv_timer_t> yield;  // restarts the poll after the guardian stood in
   bool finished = false;
   bool in_callback = false;
   bool close_requested = false;
@@ -63,12 +75,51 @@ struct Gate::Impl {
   // At most this many notifications per poll callback, so that a busy tree
   // cannot starve the rest of the loop.
   static constexpr int kBatch = 64;
+  // How long the loop leaves the listener to a guardian standing in before it
+  // looks again (the guardian hands back within its own check period).
+  static constexpr int kYieldMs = 50;
+
+  // Beats, then says whether the guardian stands in (see the top of the file).
+  bool GuardianServing() {
+    if (journal == nullptr) return false;
+    journal->Beat();
+    return journal->guardian_serving();
+  }
+
+  int StartPolling() {
+    return uv_poll_start(poll.get(), UV_READABLE | UV_DISCONNECT, [](uv_poll_t* p, int status, int events) {
+      auto* self = static_cast<Impl*>(p->data);
+      if (self == nullptr) return;
+      if (status < 0) {
+        self->Count(&GateCounters::errors);
+        self->Finish();
+        return;
+      }
+      // A hang-up shows as readable and disconnected at once: Receive() tells
+      // a waiting notification from none.
+      if (events & (UV_READABLE | UV_DISCONNECT)) self->OnReadable();
+    });
+  }
+
+  // The guardian is answering: stop polling (the listener stays readable) and
+  // look again shortly.
+  void Yield() {
+    uv_poll_stop(poll.get());
+    uv_timer_start(yield.get(), [](uv_timer_t* t) {
+      auto* self = static_cast<Impl*>(t->data);
+      if (self != nullptr && self->poll && self->StartPolling() != 0) self->Count(&GateCounters::errors);
+    }, kYieldMs, 0);
+  }
 
   // --- the loop's side ------------------------------------------------------
 
   void OnReadable() {
     in_callback = true;
     for (int i = 0; i < kBatch && !close_requested && listener; ++i) {
+      if (GuardianServing()) {
+        Yield();
+        break;
+      }
       seccomp_notif n{};
       int r;
       {
@@ -188,6 +239,7 @@ struct Gate::Impl {
   // waits, undecided.
   void TakeOverWaiting() {
     for (;;) {
+      if (GuardianServing()) return;
       seccomp_notif n{};
       int r;
       {
@@ -218,11 +270,13 @@ struct Gate::Impl {
     uint64_t seen = 0;      // the loop's heartbeat then
     int64_t stuck_at = 0;   // the loop is stuck if the heartbeat has not moved by then
     for (;;) {
+      if (journal != nullptr) journal->Beat();  // this process runs
       int timeout = IdleOrDue();
       if (watching) {
         int left = static_cast<int>(std::max<int64_t>(0, stuck_at - MonotonicMs()));
         timeout = timeout < 0 ? left : std::min(timeout, left);
       }
+      if (journal != nullptr) timeout = timeout < 0 ? GateJournal::kBeatMs : std::min(timeout, GateJournal::kBeatMs);
       // The listener stays readable while we watch it: poll it only to learn
       // that something waits, or we would spin.
       bool poll_listener = !hung_up && !watching;
@@ -289,6 +343,7 @@ struct Gate::Impl {
       }
       held.clear();
     }
+    yield.reset();
     poll.reset();
     listener.reset();
   }
@@ -307,6 +362,7 @@ struct Gate::Impl {
         Reply(h.id, 0);
       }
     }
+    yield.reset();
     poll.reset();
     listener.reset();
   }
@@ -335,22 +391,13 @@ Expected<void> Gate::Start() {
   auto poll = MakePoll(g.loop, g.listener.get(), &g);
   if (!poll) return poll.error();
   g.poll = std::move(*poll);
-  int r = uv_poll_start(g.poll.get(), UV_READABLE | UV_DISCONNECT, [](uv_poll_t* p, int status, int events) {
-    auto* self = static_cast<Impl*>(p->data);
-    if (self == nullptr) return;
-    if (status < 0) {
-      self->Count(&GateCounters::errors);
-      self->Finish();
-      return;
-    }
-    // A hang-up shows as readable and disconnected at once: Receive() tells
-    // a waiting notification from none.
-    if (events & (UV_READABLE | UV_DISCONNECT)) self->OnReadable();
-  });
-  if (r != 0) {
+  g.yield = MakeTimer(g.loop, &g);
+  if (int r = g.StartPolling(); r != 0) {
     g.poll.reset();
+    g.yield.reset();
     return Error{-r, std::string("uv_poll_start(seccomp listener): ") + uv_strerror(r)};
   }
+  if (g.journal != nullptr) g.journal->Beat();  // before the guardian can find us silent
   g.watchdog = std::thread([&g] { g.WatchdogMain(); });
   return {};
 }
@@ -376,7 +423,9 @@ size_t Gate::held() const {
 
 GateCounters Gate::counters() const {
   std::lock_guard<std::mutex> lock(impl_->mu);
-  return impl_->counters;
+  GateCounters c = impl_->counters;
+  if (impl_->journal != nullptr) c.guardian = impl_->journal->guardian_answers();
+  return c;
 }
 
 }  // namespace dormant::platform

@@ -19,6 +19,10 @@ int SendListener(int, int) { return -ENOSYS; }
 Expected<int> ReceiveListener(int, int) { return NoSeccomp(); }
 long ServeBlocking(int, const GateDecider&, int, int) { return -ENOSYS; }
 long ServeContinueForever(int, const GateJournal*) { return -ENOSYS; }
+long ContinueWaiting(int, GateJournal*, bool* gone) {
+  *gone = true;
+  return -ENOSYS;
+}
 
 Expected<GateJournal> GateJournal::Create() { return NoSeccomp(); }
 Expected<GateJournal> GateJournal::Open(int fd) {
@@ -34,6 +38,12 @@ GateJournal::~GateJournal() = default;
 void GateJournal::Add(uint64_t) {}
 void GateJournal::Remove(uint64_t) {}
 std::vector<uint64_t> GateJournal::Held() const { return {}; }
+void GateJournal::Beat() {}
+int64_t GateJournal::last_beat_ms() const { return 0; }
+void GateJournal::SetGuardianServing(bool) {}
+bool GateJournal::guardian_serving() const { return false; }
+void GateJournal::CountGuardianAnswers(uint64_t) {}
+uint64_t GateJournal::guardian_answers() const { return 0; }
 bool CanCreateUserNamespace() { return false; }
 std::vector<std::string> SetuidHelpers(const std::string&) { return {}; }
 std::optional<std::string> GateUnsafeReason(const std::string&) { return "no seccomp on macOS"; }

@@ -17,7 +17,9 @@
       app-servers end, nothing of the test is left (the guardian ends too).
   test_gate.py --dormant PATH supervisor-stopped
       dormant is stopped (SIGSTOP) while the gated tree runs: a stuck supervisor must not hang the app; its
-      next exec, its connect and its app-server's turn still succeed. Then dormant is continued.
+      next exec, its connect and its app-server's turn still succeed (the guardian stands in once dormant's
+      heartbeat is silent, and says so in the log). Then dormant is continued: the guardian hands back, status
+      counts what the guardian continued, and dormant decides the app's next exec itself again.
   test_gate.py --dormant PATH chromium
       Debian's Chromium, as the app under gate = "auto", dumps the DOM of a local page and exits 0. If the
       auto pre-flight leaves the gate off, the log must say why.
@@ -240,6 +242,8 @@ def supervisor_stopped(env, a) -> None:
     run, port = start(env, a, "gstop", gate_policy("on"))
     dormant = run.dormant
     check(gate_status(dormant).get("on") is True, "status: the gate is on")
+    check(gate_status(dormant).get("guardian") == 0, "status: the guardian has continued nothing yet",
+          gate_status(dormant))
     os.kill(run.proc.pid, signal.SIGSTOP)
     try:
         wait_until(lambda: (proc_stat(run.proc.pid) or ("",))[0] == "T", 10, "dormant to be stopped")
@@ -258,10 +262,25 @@ def supervisor_stopped(env, a) -> None:
         turn = run.command("turn 90 hello", timeout=120)
         check(turn.get("status") == "completed", "the app-server's turn reaches the mock while dormant is stopped",
               turn)
+        lines = log_lines(env, "gstop", r"dormant guardian: dormant has not beaten for \d+ ms")
+        check(lines, "the log says the guardian stands in for the stopped dormant",
+              dormant_log(env, "gstop")[-2000:])
+        log(f"  {lines[0].strip()}")
     finally:
         os.kill(run.proc.pid, signal.SIGCONT)
+    wait_until(lambda: log_lines(env, "gstop", r"dormant guardian: dormant runs again"), 30,
+               "the guardian to hand the gate back")
+    log(f"  {log_lines(env, 'gstop', r'dormant guardian: dormant runs again')[0].strip()}")
     g = gate_status(dormant)
     log(f"  gate counters after dormant continued: {g}")
+    # /bin/true, the connect, and the turn's connect(s) at least.
+    check(g.get("guardian", 0) >= 3, f"status counts {g.get('guardian')} call(s) the guardian continued", g)
+    execs, by_guardian = g.get("exec", 0), g.get("guardian")
+    r = run.command("run /bin/true", timeout=30)
+    check(r.get("returncode") == 0, "after SIGCONT the app's exec (/bin/true) succeeds", r)
+    g = gate_status(dormant)
+    check(g.get("exec", 0) > execs and g.get("guardian") == by_guardian,
+          f"dormant decided that exec itself ({execs} -> {g.get('exec')} execs seen, none by the guardian)", g)
     finish(env, run)
 
 
