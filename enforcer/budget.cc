@@ -354,38 +354,106 @@ int64_t DaysToMs(std::chrono::sys_days d) {
   return static_cast<int64_t>(d.time_since_epoch().count()) * kDayMs;
 }
 
-}  // namespace
-
-WindowSpan WindowAt(const BudgetWindow& window, WallTime now) {
+// The start of the calendar period containing `local` (local wall-clock ms).
+int64_t PeriodStart(BudgetWindow::Kind kind, int64_t local) {
   using namespace std::chrono;
-  const int64_t off = static_cast<int64_t>(now.utc_offset_s) * 1000;
-  const int64_t local = now.unix_ms + off;
-  switch (window.kind) {
-    case BudgetWindow::Kind::kHour: {
-      int64_t start = FloorDiv(local, kHourMs) * kHourMs;
-      return {start - off, start - off + kHourMs};
-    }
-    case BudgetWindow::Kind::kDay: {
-      int64_t start = FloorDiv(local, kDayMs) * kDayMs;
-      return {start - off, start - off + kDayMs};
-    }
+  switch (kind) {
+    case BudgetWindow::Kind::kHour:
+      return FloorDiv(local, kHourMs) * kHourMs;
     case BudgetWindow::Kind::kWeek: {
       sys_days day{days{FloorDiv(local, kDayMs)}};
       // iso_encoding: Monday 1 .. Sunday 7.
-      unsigned since_monday = weekday{day}.iso_encoding() - 1;
-      sys_days monday = day - days{since_monday};
-      return {DaysToMs(monday) - off, DaysToMs(monday + days{7}) - off};
+      return DaysToMs(day - days{weekday{day}.iso_encoding() - 1});
     }
     case BudgetWindow::Kind::kMonth: {
       year_month_day ymd{sys_days{days{FloorDiv(local, kDayMs)}}};
-      year_month first = ymd.year() / ymd.month();
-      year_month next = first + months{1};
-      return {DaysToMs(sys_days{first / 1}) - off, DaysToMs(sys_days{next / 1}) - off};
+      return DaysToMs(sys_days{ymd.year() / ymd.month() / 1});
     }
-    case BudgetWindow::Kind::kRolling:
-      return {now.unix_ms - window.rolling.count(), now.unix_ms};
+    default:
+      return FloorDiv(local, kDayMs) * kDayMs;
   }
-  return {now.unix_ms, now.unix_ms};
+}
+
+// The start of the period after the one starting at `start`.
+int64_t PeriodAfter(BudgetWindow::Kind kind, int64_t start) {
+  using namespace std::chrono;
+  switch (kind) {
+    case BudgetWindow::Kind::kHour: return start + kHourMs;
+    case BudgetWindow::Kind::kWeek: return start + 7 * kDayMs;
+    case BudgetWindow::Kind::kMonth: {
+      year_month_day ymd{sys_days{days{FloorDiv(start, kDayMs)}}};
+      year_month next = ymd.year() / ymd.month() + months{1};
+      return DaysToMs(sys_days{next / 1});
+    }
+    default: return start + kDayMs;
+  }
+}
+
+}  // namespace
+
+TimeZone FixedZone(int32_t utc_offset_s) {
+  return [utc_offset_s](int64_t) { return utc_offset_s; };
+}
+
+int64_t LocalToUnix(int64_t local_ms, const TimeZone& zone) {
+  auto offset_ms = [&](int64_t u) { return static_cast<int64_t>(zone(u)) * 1000; };
+  // Every instant whose local clock reads `local_ms` is local_ms - offset for
+  // an offset in force then. Offsets are within a day of UTC, so the ones in
+  // force a day either side (and at the candidates themselves, should two
+  // changes fall that close) are all there are to try.
+  std::vector<int64_t> offsets;
+  auto note = [&](int64_t o) {
+    if (offsets.size() < 8 && std::find(offsets.begin(), offsets.end(), o) == offsets.end())
+      offsets.push_back(o);
+  };
+  note(offset_ms(local_ms - kDayMs));
+  note(offset_ms(local_ms));
+  note(offset_ms(local_ms + kDayMs));
+  std::optional<int64_t> first;
+  for (size_t i = 0; i < offsets.size(); ++i) {
+    int64_t u = local_ms - offsets[i];
+    int64_t at = offset_ms(u);
+    if (at == offsets[i]) {
+      // The local clock reads local_ms at u; a fall-back makes that twice.
+      if (!first || u < *first) first = u;
+    } else {
+      note(at);
+    }
+  }
+  if (first) return *first;
+  // Nobody's clock reads local_ms: a spring-forward skipped it. The answer is
+  // the change itself, the first instant reading later; it lies between the
+  // candidates, where the local clock only moves forward.
+  auto [min_o, max_o] = std::minmax_element(offsets.begin(), offsets.end());
+  int64_t lo = local_ms - *max_o;  // reads before local_ms
+  int64_t hi = local_ms - *min_o;  // reads after it
+  if (lo + offset_ms(lo) >= local_ms || hi + offset_ms(hi) < local_ms) {
+    return local_ms - offset_ms(local_ms - offset_ms(local_ms));  // a zone we cannot read: best effort
+  }
+  while (hi - lo > 1) {
+    int64_t mid = lo + (hi - lo) / 2;
+    (mid + offset_ms(mid) >= local_ms ? hi : lo) = mid;
+  }
+  return hi;
+}
+
+WindowSpan WindowAt(const BudgetWindow& window, int64_t now_ms, const TimeZone& zone) {
+  if (window.kind == BudgetWindow::Kind::kRolling) return {now_ms - window.rolling.count(), now_ms};
+  int64_t local = now_ms + static_cast<int64_t>(zone(now_ms)) * 1000;
+  int64_t from = PeriodStart(window.kind, local);
+  int64_t to = PeriodAfter(window.kind, from);
+  WindowSpan span{LocalToUnix(from, zone), LocalToUnix(to, zone)};
+  // A fall-back across a period's start (a clock set back from 03:30 to 02:30
+  // read 03:00 before) leaves `now` past the end: the next period began first.
+  for (int i = 0; span.end_ms <= now_ms && i < 4; ++i) {
+    to = PeriodAfter(window.kind, to);
+    span = {span.end_ms, LocalToUnix(to, zone)};
+  }
+  return span;
+}
+
+WindowSpan WindowAt(const BudgetWindow& window, WallTime now) {
+  return WindowAt(window, now.unix_ms, FixedZone(now.utc_offset_s));
 }
 
 Spend& Spend::operator+=(const Spend& o) {
@@ -439,8 +507,12 @@ bool Rolling(const Budget& b) { return b.window.kind == BudgetWindow::Kind::kRol
 
 }  // namespace
 
-BudgetTracker::BudgetTracker(BudgetPolicy policy)
-    : policy_(std::move(policy)), states_(policy_.budgets.size()) {}
+BudgetTracker::BudgetTracker(BudgetPolicy policy, TimeZone zone)
+    : policy_(std::move(policy)), zone_(std::move(zone)), states_(policy_.budgets.size()) {}
+
+WindowSpan BudgetTracker::Window(const Budget& b, WallTime now) const {
+  return zone_ ? WindowAt(b.window, now.unix_ms, zone_) : WindowAt(b.window, now);
+}
 
 double BudgetTracker::Fraction(const Budget& b, const Spend& s) const {
   return SpendFraction(s, b.limit_credits, b.limit_usd, b.limit_tokens);
@@ -449,7 +521,7 @@ double BudgetTracker::Fraction(const Budget& b, const Spend& s) const {
 void BudgetTracker::Roll(size_t i, WallTime now, std::vector<BudgetNotice>* out) {
   const Budget& b = policy_.budgets[i];
   State& st = states_[i];
-  WindowSpan span = WindowAt(b.window, now);
+  WindowSpan span = Window(b, now);
   if (Rolling(b)) {
     bool dropped = false;
     while (!st.samples.empty() && st.samples.front().unix_ms <= span.start_ms) {
@@ -592,7 +664,7 @@ std::optional<int64_t> BudgetTracker::NextBoundary(WallTime now) const {
         }
       }
     } else {
-      consider(WindowAt(b.window, now).end_ms);
+      consider(Window(b, now).end_ms);
     }
   }
   return next;
@@ -605,7 +677,7 @@ std::vector<BudgetStatus> BudgetTracker::Status(WallTime now) const {
     const State& st = states_[i];
     BudgetStatus s;
     s.name = b.name;
-    s.window = WindowAt(b.window, now);
+    s.window = Window(b, now);
     bool current = Rolling(b) || (st.span.start_ms == s.window.start_ms);
     if (Rolling(b)) {
       for (const SpendSample& x : st.samples)
@@ -625,6 +697,19 @@ std::vector<BudgetStatus> BudgetTracker::Status(WallTime now) const {
     out.push_back(s);
   }
   return out;
+}
+
+bool BudgetTracker::WindowsMoved(WallTime now) const {
+  for (size_t i = 0; i < states_.size(); ++i) {
+    const Budget& b = policy_.budgets[i];
+    const State& st = states_[i];
+    if (Rolling(b) || st.span == WindowSpan{}) continue;
+    WindowSpan span = Window(b, now);
+    // The next window starts where the counted one ends; one that starts
+    // before that end overlaps it: the zone moved the windows.
+    if (span != st.span && span.start_ms < st.span.end_ms) return true;
+  }
+  return false;
 }
 
 bool BudgetTracker::LockedOut() const {

@@ -1,7 +1,8 @@
 // Budgets, prices and the arithmetic between them. Pure: standard library only,
 // no clock, no syscall. Every time is a wall-clock Unix time in milliseconds
-// handed in by the caller, with the local UTC offset (seconds east of UTC) in
-// force at that time, so calendar windows ("day" in local time) stay testable.
+// handed in by the caller, and local time comes from a TimeZone handed in too
+// (the offset in force at any instant), so calendar windows ("day" in local
+// time) stay testable and exact across DST changes.
 //
 // The policy model here (Budget, IdleBudget, PlanLimit, PriceTable) is what the
 // TOML tables [[budget]], [budget_idle], [plan] and [prices] mean after
@@ -11,6 +12,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -157,10 +159,28 @@ Expected<BudgetPolicy> ParseBudgetDescription(std::string_view text);
 // ---------------------------------------------------------------- arithmetic
 
 /// Wall-clock time with the local UTC offset in force (seconds east of UTC).
+/// A tracker built with a TimeZone reads only `unix_ms`; without one, the
+/// offset stands for a zone that never changes it.
 struct WallTime {
   int64_t unix_ms = 0;
   int32_t utc_offset_s = 0;
 };
+
+/// A time zone: the UTC offset (seconds east of UTC) in force at a Unix time in
+/// milliseconds. The launcher's reads the C library's zone (localtime_r's
+/// tm_gmtoff); tests pass a fake with DST changes. It must answer the same for
+/// the same instant while a tracker uses it (a changed zone is a new tracker).
+using TimeZone = std::function<int32_t(int64_t unix_ms)>;
+
+/// The zone whose offset is `utc_offset_s` at every instant.
+TimeZone FixedZone(int32_t utc_offset_s);
+
+/// The first instant at which the local clock of `zone` reads `local_ms` (local
+/// wall-clock milliseconds counted as if UTC) or later. A local time skipped by
+/// a spring-forward gap maps to the instant of the change (in a zone whose DST
+/// starts at 00:00, the day starts at 01:00 local); one repeated by a fall-back
+/// maps to its first occurrence.
+int64_t LocalToUnix(int64_t local_ms, const TimeZone& zone);
 
 /// A window's span: [start_ms, end_ms). For a rolling window, end is now and
 /// start is now - duration, and the span is (start_ms, end_ms]: an event
@@ -168,11 +188,19 @@ struct WallTime {
 struct WindowSpan {
   int64_t start_ms = 0;
   int64_t end_ms = 0;
+  bool operator==(const WindowSpan&) const = default;
 };
 
-/// The calendar (or rolling) window containing `now`. Weeks start on Monday.
-/// The offset at `now` is used for the whole window (a DST change inside a
-/// window moves its boundary by the change, at most once a day).
+/// The calendar (or rolling) window containing `now_ms` in `zone`. Weeks start
+/// on Monday. A calendar window runs from the first instant the local clock
+/// reads its start (local midnight, the hour, Monday 00:00, the 1st 00:00) to
+/// the first instant it reads the next one, each under the offset in force at
+/// that instant: a day with a spring-forward is 23 h long, one with a
+/// fall-back 25 h, and the repeated hour of a fall-back belongs to the hour
+/// that began first (that hour window lasts two hours, so no hour's limit is
+/// handed out twice).
+WindowSpan WindowAt(const BudgetWindow& window, int64_t now_ms, const TimeZone& zone);
+/// The same in the fixed zone of `now.utc_offset_s`.
 WindowSpan WindowAt(const BudgetWindow& window, WallTime now);
 
 /// Spend in the three currencies a limit can use.
@@ -224,10 +252,11 @@ struct BudgetStatus {
 
 /// Tracks spend per budget window. Feed it every priced usage event (also the
 /// ledger's history of the current windows at start-up) and call Advance() at
-/// the times NextBoundary() returns.
+/// the times NextBoundary() returns. Calendar windows are local time in `zone`;
+/// without one, in the fixed offset each WallTime carries.
 class BudgetTracker {
  public:
-  explicit BudgetTracker(BudgetPolicy policy);
+  explicit BudgetTracker(BudgetPolicy policy, TimeZone zone = {});
 
   /// Adds a usage event seen at `now`; returns warnings / exhaustion crossed.
   std::vector<BudgetNotice> Add(const SpendSample& sample, WallTime now);
@@ -239,8 +268,14 @@ class BudgetTracker {
   /// The provider's plan usage (the highest used_percent of its windows).
   std::vector<BudgetNotice> SetPlanUsedPercent(double used_percent);
 
-  /// The earliest time after `now` when Advance() can change something.
+  /// The earliest time after `now` when Advance() can change something (the
+  /// exact instant a calendar window ends, DST changes included).
   std::optional<int64_t> NextBoundary(WallTime now) const;
+  /// A calendar window being counted has not ended, yet `now` now falls in a
+  /// different one: the zone changed under the tracker (the machine's zone or
+  /// its rules). The spend counted belongs to the old windows; the caller
+  /// should seed a new tracker from its history instead of calling Advance().
+  bool WindowsMoved(WallTime now) const;
   std::vector<BudgetStatus> Status(WallTime now) const;
   /// Some exhausted budget has lockout = true (or the plan limit is reached).
   bool LockedOut() const;
@@ -256,11 +291,13 @@ class BudgetTracker {
     bool exhausted = false;
   };
 
+  WindowSpan Window(const Budget& b, WallTime now) const;
   void Roll(size_t i, WallTime now, std::vector<BudgetNotice>* out);
   void Check(size_t i, std::vector<BudgetNotice>* out);
   double Fraction(const Budget& b, const Spend& s) const;
 
   BudgetPolicy policy_;
+  TimeZone zone_;  // empty: each WallTime's fixed offset
   std::vector<State> states_;
   Spend idle_spend_;
   bool idle_exceeded_ = false;

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <time.h>
+
 #include <cstdlib>
 
 #include "meter/attribution.h"
@@ -17,6 +19,17 @@ enforcer::WallTime WallNow() {
   return {now, meter::LocalUtcOffset(now)};
 }
 
+// The machine's zone, DST rules included, so calendar windows end at the exact
+// instant of local midnight. localtime_r reads the zone once; the boundary
+// timer's tzset() picks up a changed TZ or /etc/localtime.
+enforcer::TimeZone LocalZone() {
+  return [](int64_t unix_ms) { return meter::LocalUtcOffset(unix_ms); };
+}
+
+// The boundary timer fires at least this often, so a change of the machine's
+// zone (or of its rules) moves the windows within the hour.
+constexpr uint64_t kZoneCheckMs = 3'600'000;
+
 std::optional<meter::ProviderKind> KindOfExe(const std::string& exe) {
   if (exe == "codex") return meter::ProviderKind::kCodex;
   if (exe == "claude") return meter::ProviderKind::kClaude;
@@ -27,7 +40,7 @@ std::optional<meter::ProviderKind> KindOfExe(const std::string& exe) {
 int64_t SeedSince(const enforcer::BudgetPolicy& b, enforcer::WallTime now) {
   int64_t since = now.unix_ms;
   for (const auto& budget : b.budgets) {
-    since = std::min(since, enforcer::WindowAt(budget.window, now).start_ms);
+    since = std::min(since, enforcer::WindowAt(budget.window, now.unix_ms, LocalZone()).start_ms);
   }
   return since;
 }
@@ -46,7 +59,7 @@ Expected<void> Metering::Start(const enforcer::BudgetPolicy& budgets) {
   ledger_ = std::move(*ledger);
   ledger_->CloseOpenIntervals(meter::NowUnixMs());
   attributor_ = std::make_unique<meter::Attributor>();
-  tracker_ = std::make_unique<enforcer::BudgetTracker>(budgets);
+  tracker_ = std::make_unique<enforcer::BudgetTracker>(budgets, LocalZone());
   Seed();
 
   ingestor_ = std::make_unique<meter::Ingestor>(ledger_.get(), budgets.prices);
@@ -115,11 +128,15 @@ void Metering::Seed() {
 
 void Metering::SetBudgets(const enforcer::BudgetPolicy& budgets) {
   if (!ledger_) return;
+  Reseed(budgets, "budgets changed by reload");
+}
+
+void Metering::Reseed(enforcer::BudgetPolicy budgets, const std::string& why) {
   bool was_locked = tracker_->LockedOut() || tracker_->AnyExhausted();
-  tracker_ = std::make_unique<enforcer::BudgetTracker>(budgets);
+  tracker_ = std::make_unique<enforcer::BudgetTracker>(std::move(budgets), LocalZone());
   Seed();
   if (was_locked && !tracker_->AnyExhausted()) {
-    hooks_.feed(enforcer::Event::BudgetReset("budgets changed by reload: none is spent"));
+    hooks_.feed(enforcer::Event::BudgetReset(why + ": none is spent"));
   }
   ArmBoundary();
 }
@@ -160,11 +177,21 @@ void Metering::ArmBoundary() {
     uv_timer_stop(boundary_);
     return;
   }
+  // NextBoundary is the exact instant; 1 ms past it the new window holds.
   uint64_t wait = static_cast<uint64_t>(std::max<int64_t>(0, *next - now.unix_ms)) + 1;
   uv_timer_start(boundary_, [](uv_timer_t* t) {
     auto* self = static_cast<Metering*>(t->data);
-    self->Handle(self->tracker_->Advance(WallNow()));
-  }, wait, 0);
+    tzset();  // re-read TZ and /etc/localtime: the machine may have changed zone
+    auto now = WallNow();
+    if (self->tracker_->WindowsMoved(now)) {
+      // The spend counted belongs to the old zone's windows: count the new
+      // ones from the ledger instead.
+      spdlog::info("budget: the time zone changed: budget windows re-read from the ledger");
+      self->Reseed(self->tracker_->policy(), "the time zone changed");
+      return;
+    }
+    self->Handle(self->tracker_->Advance(now));
+  }, std::min(wait, kZoneCheckMs), 0);
 }
 
 void Metering::AddProvider(int pid, const std::string& exe) {

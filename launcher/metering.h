@@ -58,6 +58,8 @@ class Metering {
   void Handle(const std::vector<enforcer::BudgetNotice>& notices);
   void ArmBoundary();
   void Seed();
+  /// A new tracker for `budgets` in the machine's zone, seeded from the ledger.
+  void Reseed(enforcer::BudgetPolicy budgets, const std::string& why);
 
   uv_loop_t* loop_;
   Hooks hooks_;
