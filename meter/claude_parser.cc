@@ -2,12 +2,22 @@
 //
 // Each assistant line carries `message.usage` of the API request that made it;
 // a response with several content blocks is written as several lines with the
-// same message id and request, each repeating the usage. So the key is message
-// id + request id (older versions write `requestId`, 2.1.3xx writes
-// `requestRef`), and only the first line of a key counts.
+// same message id and request (older versions write `requestId`, 2.1.3xx
+// writes `requestRef`), each with the usage known when that block ended: the
+// output count can grow from one line of a request to the next. So the first
+// line of a request is an event keyed "claude:<message id>:<request>", and a
+// later line whose counts went up is an event of the difference, keyed by the
+// request and its new total; a line that repeats what was counted adds nothing.
+//
+// The requests seen in a file are remembered while the parser lives; the most
+// recent ones (with what was counted of them) go into the saved state, so a
+// restart in the middle of a request still counts only the difference.
+#include <nlohmann/json.hpp>
+
 #include <cstring>
+#include <deque>
 #include <string>
-#include <unordered_set>
+#include <unordered_map>
 
 #include "meter/json_scan.h"
 #include "meter/parser.h"
@@ -20,6 +30,41 @@ namespace js = json_scan;
 std::string Text(std::string_view raw) { return js::String(raw).value_or(""); }
 int64_t Count(std::string_view raw) { return raw.empty() ? 0 : js::Int(raw).value_or(0); }
 
+enum Field {
+  kType, kId, kModel, kUsage, kInput, kCacheWrite, kCacheRead, kOutput, kThinking, kCacheWrite1h,
+  kRequestId, kRequestRef, kTimestamp, kEntrypoint, kSession, kCwd, kUuid, kFieldCount
+};
+
+const js::Paths& ClaudePaths() {
+  static const js::Paths paths{
+      "type", "message.id", "message.model", "message.usage", "message.usage.input_tokens",
+      "message.usage.cache_creation_input_tokens", "message.usage.cache_read_input_tokens",
+      "message.usage.output_tokens", "message.usage.output_tokens_details.thinking_tokens",
+      "message.usage.cache_creation.ephemeral_1h_input_tokens", "requestId", "requestRef",
+      "timestamp", "entrypoint", "sessionId", "cwd", "uuid"};
+  return paths;
+}
+
+// How many recent requests the saved state carries.
+constexpr size_t kSavedRequests = 32;
+
+bool AtLeast(const TokenCounts& a, const TokenCounts& b) {
+  return a.input >= b.input && a.cache_write >= b.cache_write && a.cache_read >= b.cache_read &&
+         a.output >= b.output && a.reasoning >= b.reasoning && a.cache_write_1h >= b.cache_write_1h;
+}
+
+TokenCounts Minus(const TokenCounts& a, const TokenCounts& b) {
+  TokenCounts d;
+  d.input = a.input - b.input;
+  d.cache_write = a.cache_write - b.cache_write;
+  d.cache_read = a.cache_read - b.cache_read;
+  d.output = a.output - b.output;
+  d.reasoning = a.reasoning - b.reasoning;
+  d.cache_write_1h = a.cache_write_1h - b.cache_write_1h;
+  d.total = a.total - b.total;
+  return d;
+}
+
 class ClaudeParser : public LineParser {
  public:
   explicit ClaudeParser(std::string path) : path_(std::move(path)) {}
@@ -29,85 +74,137 @@ class ClaudeParser : public LineParser {
     if (line.find_first_not_of(" \t\r") == std::string_view::npos) return;  // blank
     // A quote inside a JSON string is escaped, so an unescaped "usage": can
     // only be a key: lines without one carry no usage and need no parse.
-    static constexpr char kUsage[] = "\"usage\":";
-    if (!memmem(line.data(), line.size(), kUsage, sizeof kUsage - 1)) {
+    static constexpr char kUsageKey[] = "\"usage\":";
+    if (!memmem(line.data(), line.size(), kUsageKey, sizeof kUsageKey - 1)) {
       if (!LooksLikeJsonObject(line)) ++stats_.malformed;
       return;
     }
-    enum { kType, kMessage, kRequestId, kRequestRef, kTimestamp, kEntrypoint, kSession, kCwd, kUuid };
-    std::string_view top[9];
-    if (!js::Fields(line,
-                    {"type", "message", "requestId", "requestRef", "timestamp", "entrypoint",
-                     "sessionId", "cwd", "uuid"},
-                    top)) {
+    std::string_view f[kFieldCount];
+    if (!js::Extract(line, ClaudePaths(), f)) {
       ++stats_.malformed;
       return;
     }
-    if (Text(top[kType]) != "assistant") return;
-    std::string_view msg[3];
-    if (!js::ObjectFields(top[kMessage], {"id", "model", "usage"}, msg)) return;
-    if (msg[2].empty() || msg[2].front() != '{') return;
-    OnUsage(top, msg, sink);
+    if (f[kType] != "\"assistant\"" || f[kUsage].empty() || f[kUsage].front() != '{') return;
+    OnUsage(f, sink);
   }
 
-  std::string SaveState() const override { return ""; }
-  bool LoadState(std::string_view) override {
+  std::string SaveState() const override {
+    if (recent_.empty()) return "";
+    nlohmann::json r = nlohmann::json::array();
+    for (const std::string& key : recent_) {
+      const TokenCounts& t = counted_.at(key);
+      r.push_back({key, t.input, t.cache_write, t.cache_read, t.output, t.reasoning, t.cache_write_1h});
+    }
+    return nlohmann::json{{"r", std::move(r)}}.dump();
+  }
+
+  bool LoadState(std::string_view state) override {
     Reset();
+    if (state.empty()) return true;
+    auto s = nlohmann::json::parse(state.begin(), state.end(), nullptr, false);
+    if (s.is_discarded() || !s.is_object() || !s.contains("r") || !s["r"].is_array()) return false;
+    for (const auto& e : s["r"]) {
+      if (!e.is_array() || e.size() != 7 || !e[0].is_string()) return Reset(), false;
+      for (size_t i = 1; i < 7; ++i)
+        if (!e[i].is_number_integer()) return Reset(), false;
+      TokenCounts t;
+      t.input = e[1].get<int64_t>();
+      t.cache_write = e[2].get<int64_t>();
+      t.cache_read = e[3].get<int64_t>();
+      t.output = e[4].get<int64_t>();
+      t.reasoning = e[5].get<int64_t>();
+      t.cache_write_1h = e[6].get<int64_t>();
+      t.total = t.input + t.cache_write + t.cache_read + t.output;
+      Remember(e[0].get<std::string>(), t);
+    }
     return true;
   }
-  void Reset() override { seen_.clear(); }
+
+  void Reset() override {
+    counted_.clear();
+    recent_.clear();
+  }
 
  private:
-  // top: type, message, requestId, requestRef, timestamp, entrypoint, sessionId, cwd, uuid.
-  // msg: id, model, usage.
-  void OnUsage(const std::string_view* top, const std::string_view* msg, const ParseSink& sink) {
-    std::string id = Text(msg[0]);
-    std::string request = Text(top[2]);
-    if (request.empty()) request = Text(top[3]);
-    if (id.empty()) id = Text(top[8]);
-    auto when = ParseIsoTime(Text(top[4]));
-    std::string_view u[6];
-    if (id.empty() || !when ||
-        !js::ObjectFields(msg[2],
-                          {"input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens",
-                           "output_tokens", "output_tokens_details", "cache_creation"},
-                          u)) {
+  void OnUsage(const std::string_view* f, const ParseSink& sink) {
+    std::string id = Text(f[kId]);
+    std::string request = Text(f[kRequestId]);
+    if (request.empty()) request = Text(f[kRequestRef]);
+    if (id.empty()) id = Text(f[kUuid]);
+    std::string_view stamp = f[kTimestamp];  // no escapes in a timestamp
+    auto when = stamp.size() >= 2 && stamp.front() == '"'
+                    ? ParseIsoTime(stamp.substr(1, stamp.size() - 2))
+                    : std::nullopt;
+    if (id.empty() || !when) {
       ++stats_.malformed;
       return;
+    }
+    TokenCounts t;
+    t.input = Count(f[kInput]);
+    t.cache_write = Count(f[kCacheWrite]);
+    t.cache_read = Count(f[kCacheRead]);
+    t.output = Count(f[kOutput]);
+    t.reasoning = Count(f[kThinking]);
+    t.cache_write_1h = Count(f[kCacheWrite1h]);
+    t.total = t.input + t.cache_write + t.cache_read + t.output;
+    if (t.input < 0 || t.cache_write < 0 || t.cache_read < 0 || t.output < 0 || t.reasoning < 0 ||
+        t.cache_write_1h < 0) {
+      ++stats_.malformed;
+      return;
+    }
+    if (t.total == 0) return;  // synthetic / error messages carry zeros
+    std::string key;
+    key.reserve(8 + id.size() + 1 + request.size());
+    key.append("claude:").append(id).append(":").append(request);
+    TokenCounts counts = t;
+    auto seen = counted_.find(key);
+    if (seen != counted_.end()) {
+      // A later line of the same request: only what it adds counts.
+      if (!AtLeast(t, seen->second) || t == seen->second) {
+        ++stats_.repeats;
+        return;
+      }
+      counts = Minus(t, seen->second);
+      seen->second = t;
+      Touch(key);
+      key.append(":").append(std::to_string(t.total));
+    } else {
+      Remember(key, t);
     }
     UsageEvent e;
-    e.key = "claude:" + id + ":" + request;
-    if (!seen_.insert(e.key).second) {
-      ++stats_.repeats;
-      return;
-    }
-    e.tokens.input = Count(u[0]);
-    e.tokens.cache_write = Count(u[1]);
-    e.tokens.cache_read = Count(u[2]);
-    e.tokens.output = Count(u[3]);
-    std::string_view d[1];
-    if (js::ObjectFields(u[4], {"thinking_tokens"}, d)) e.tokens.reasoning = Count(d[0]);
-    std::string_view c[1];
-    if (js::ObjectFields(u[5], {"ephemeral_1h_input_tokens"}, c)) e.tokens.cache_write_1h = Count(c[0]);
-    e.tokens.total = e.tokens.input + e.tokens.cache_write + e.tokens.cache_read + e.tokens.output;
-    if (e.tokens.input < 0 || e.tokens.cache_write < 0 || e.tokens.cache_read < 0 ||
-        e.tokens.output < 0 || e.tokens.reasoning < 0 || e.tokens.cache_write_1h < 0) {
-      ++stats_.malformed;
-      return;
-    }
-    if (e.tokens.total == 0) return;  // synthetic / error messages carry zeros
+    e.key = std::move(key);
+    e.tokens = counts;
     e.provider = ProviderKind::kClaude;
     e.unix_ms = *when;
-    e.client = Text(top[5]);
-    e.model = Text(msg[1]);
-    e.session = Text(top[6]);
-    e.cwd = Text(top[7]);
+    e.client = Text(f[kEntrypoint]);
+    e.model = Text(f[kModel]);
+    e.session = Text(f[kSession]);
+    e.cwd = Text(f[kCwd]);
     ++stats_.events;
     if (sink.events) sink.events->push_back(std::move(e));
   }
 
+  void Remember(const std::string& key, const TokenCounts& t) {
+    counted_[key] = t;
+    Touch(key);
+  }
+
+  // Keeps `recent_` the last kSavedRequests distinct requests, newest last.
+  void Touch(const std::string& key) {
+    if (!recent_.empty() && recent_.back() == key) return;
+    for (auto it = recent_.begin(); it != recent_.end(); ++it) {
+      if (*it == key) {
+        recent_.erase(it);
+        break;
+      }
+    }
+    recent_.push_back(key);
+    if (recent_.size() > kSavedRequests) recent_.pop_front();
+  }
+
   std::string path_;
-  std::unordered_set<std::string> seen_;
+  std::unordered_map<std::string, TokenCounts> counted_;
+  std::deque<std::string> recent_;
 };
 
 }  // namespace

@@ -26,6 +26,11 @@ std::string Str(const json& o, const char* key) {
 }
 
 std::string Text(std::string_view raw) { return js::String(raw).value_or(""); }
+// A raw string value without its quotes (for values that hold no escapes, like
+// timestamps; anything else fails to parse further on).
+std::string_view Unquoted(std::string_view raw) {
+  return raw.size() >= 2 && raw.front() == '"' ? raw.substr(1, raw.size() - 2) : std::string_view();
+}
 int64_t Count(std::string_view raw) { return raw.empty() ? 0 : js::Int(raw).value_or(0); }
 
 // A Codex token usage object; false when `raw` is not an object.
@@ -74,14 +79,23 @@ enum class LineKind { kTokenCount, kSessionMeta, kTurnContext, kOther, kUnknown 
 std::string_view NextType(std::string_view head, size_t* from) {
   static constexpr char kType[] = "\"type\":\"";
   constexpr size_t kLen = sizeof kType - 1;
-  if (*from >= head.size()) return {};
-  const void* hit = memmem(head.data() + *from, head.size() - *from, kType, kLen);
-  if (!hit) return {};
-  size_t start = static_cast<size_t>(static_cast<const char*>(hit) - head.data()) + kLen;
-  size_t end = head.find('"', start);
-  if (end == std::string_view::npos) return {};
-  *from = end + 1;
-  return head.substr(start, end - start);
+  const char* d = head.data();
+  size_t at = *from;
+  while (at + kLen <= head.size()) {
+    const void* q = std::memchr(d + at, '"', head.size() - kLen + 1 - at);
+    if (!q) return {};
+    at = static_cast<size_t>(static_cast<const char*>(q) - d);
+    if (std::memcmp(d + at, kType, kLen) != 0) {
+      ++at;
+      continue;
+    }
+    size_t start = at + kLen;
+    size_t end = head.find('"', start);
+    if (end == std::string_view::npos) return {};
+    *from = end + 1;
+    return head.substr(start, end - start);
+  }
+  return {};
 }
 
 LineKind Classify(std::string_view line) {
@@ -99,6 +113,30 @@ LineKind Classify(std::string_view line) {
   return LineKind::kOther;
 }
 
+// Everything read from a Codex line, in one pass (js::Extract).
+enum Field {
+  kTimestamp, kType, kPayloadType,
+  kMetaId, kMetaSessionId, kOriginator, kCwd,               // session_meta
+  kModel, kServiceTier,                                     // turn_context (and kCwd)
+  kInfo, kTotalUsage, kLastUsage,                           // token_count
+  kPrimaryUsed, kPrimaryWindow, kPrimaryResets,
+  kSecondaryUsed, kSecondaryWindow, kSecondaryResets, kCreditsBalance, kRateLimits, kPayload,
+  kFieldCount
+};
+
+const js::Paths& CodexPaths() {
+  static const js::Paths paths{
+      "timestamp", "type", "payload.type",
+      "payload.id", "payload.session_id", "payload.originator", "payload.cwd",
+      "payload.model", "payload.service_tier",
+      "payload.info", "payload.info.total_token_usage", "payload.info.last_token_usage",
+      "payload.rate_limits.primary.used_percent", "payload.rate_limits.primary.window_minutes",
+      "payload.rate_limits.primary.resets_at", "payload.rate_limits.secondary.used_percent",
+      "payload.rate_limits.secondary.window_minutes", "payload.rate_limits.secondary.resets_at",
+      "payload.rate_limits.credits.balance", "payload.rate_limits", "payload"};
+  return paths;
+}
+
 class CodexParser : public LineParser {
  public:
   explicit CodexParser(std::string path) : path_(std::move(path)) { Reset(); }
@@ -111,22 +149,20 @@ class CodexParser : public LineParser {
       if (!LooksLikeJsonObject(line)) ++stats_.malformed;
       return;
     }
-    std::string_view top[3];
-    if (!js::Fields(line, {"timestamp", "type", "payload"}, top)) {
+    std::string_view f[kFieldCount];
+    static_assert(kFieldCount == 21);
+    if (!js::Extract(line, CodexPaths(), f)) {
       ++stats_.malformed;
       return;
     }
-    std::string type = Text(top[1]);
-    const std::string_view payload = top[2];
-    if (payload.empty() || payload.front() != '{') return;
-    if (type == "session_meta") {
-      OnSessionMeta(payload);
-    } else if (type == "turn_context") {
-      OnTurnContext(payload);
-    } else if (type == "event_msg") {
-      std::string_view f[3];
-      if (!js::ObjectFields(payload, {"type", "info", "rate_limits"}, f)) return;
-      if (Text(f[0]) == "token_count") OnTokenCount(top[0], f[1], f[2], sink);
+    if (f[kPayload].empty() || f[kPayload].front() != '{') return;
+    std::string_view type = f[kType];
+    if (type == "\"session_meta\"") {
+      OnSessionMeta(f);
+    } else if (type == "\"turn_context\"") {
+      OnTurnContext(f);
+    } else if (type == "\"event_msg\"" && f[kPayloadType] == "\"token_count\"") {
+      OnTokenCount(f, sink);
     }
   }
 
@@ -166,38 +202,32 @@ class CodexParser : public LineParser {
   }
 
  private:
-  void OnSessionMeta(std::string_view p) {
-    std::string_view f[4];
-    if (!js::ObjectFields(p, {"id", "session_id", "originator", "cwd"}, f)) return;
-    std::string id = Text(f[0]);
-    if (id.empty()) id = Text(f[1]);
+  void OnSessionMeta(const std::string_view* f) {
+    std::string id = Text(f[kMetaId]);
+    if (id.empty()) id = Text(f[kMetaSessionId]);
     if (!id.empty()) session_ = id;
-    client_ = Text(f[2]);
-    cwd_ = Text(f[3]);
+    client_ = Text(f[kOriginator]);
+    cwd_ = Text(f[kCwd]);
   }
 
-  void OnTurnContext(std::string_view p) {
-    std::string_view f[3];
-    if (!js::ObjectFields(p, {"model", "cwd", "service_tier"}, f)) return;
-    std::string model = Text(f[0]);
+  void OnTurnContext(const std::string_view* f) {
+    std::string model = Text(f[kModel]);
     if (!model.empty()) model_ = model;
-    std::string cwd = Text(f[1]);
+    std::string cwd = Text(f[kCwd]);
     if (!cwd.empty()) cwd_ = cwd;
-    std::string tier = Text(f[2]);
-    fast_ = tier == "fast" || tier == "priority";
+    std::string_view tier = f[kServiceTier];
+    fast_ = tier == "\"fast\"" || tier == "\"priority\"";
   }
 
-  void OnTokenCount(std::string_view timestamp, std::string_view info, std::string_view rate_limits,
-                    const ParseSink& sink) {
+  void OnTokenCount(const std::string_view* f, const ParseSink& sink) {
     int64_t when = 0;
-    if (auto t = ParseIsoTime(Text(timestamp))) when = *t;
-    if (sink.limits && !rate_limits.empty() && rate_limits.front() == '{')
-      sink.limits->push_back(Limits(rate_limits, when));
+    if (auto t = ParseIsoTime(Unquoted(f[kTimestamp]))) when = *t;
+    if (sink.limits && !f[kRateLimits].empty() && f[kRateLimits].front() == '{')
+      sink.limits->push_back(Limits(f, when));
+    std::string_view info = f[kInfo];
     if (info.empty() || js::IsNull(info)) return;  // a rate-limits-only update
-    std::string_view f[2];
     TokenCounts total;
-    if (!js::ObjectFields(info, {"total_token_usage", "last_token_usage"}, f) ||
-        !Usage(f[0], &total)) {
+    if (!Usage(f[kTotalUsage], &total)) {
       ++stats_.malformed;
       return;
     }
@@ -205,7 +235,7 @@ class CodexParser : public LineParser {
     if (AnyNegative(delta)) {
       // The cumulative total went backwards (a new context for the same
       // session): trust the per-call usage for this step.
-      if (!Usage(f[1], &delta)) delta = total;
+      if (!Usage(f[kLastUsage], &delta)) delta = total;
     }
     prev_ = total;
     if (AnyNegative(delta)) {  // negative counts: not something Codex writes
@@ -217,7 +247,8 @@ class CodexParser : public LineParser {
       return;
     }
     UsageEvent e;
-    e.key = "codex:" + session_ + ":" + std::to_string(total.total);
+    e.key.reserve(8 + session_.size() + 20);
+    e.key.append("codex:").append(session_).append(":").append(std::to_string(total.total));
     e.provider = ProviderKind::kCodex;
     e.unix_ms = when;
     e.client = client_;
@@ -230,24 +261,17 @@ class CodexParser : public LineParser {
     if (sink.events) sink.events->push_back(std::move(e));
   }
 
-  RateLimits Limits(std::string_view rl, int64_t when) const {
+  RateLimits Limits(const std::string_view* f, int64_t when) const {
     RateLimits r;
     r.unix_ms = when;
     r.session = session_;
-    std::string_view f[3];
-    if (!js::ObjectFields(rl, {"primary", "secondary", "credits"}, f)) return r;
-    auto window = [](std::string_view raw, std::optional<double>* used,
-                     std::optional<int64_t>* minutes, std::optional<int64_t>* resets) {
-      std::string_view w[3];
-      if (!js::ObjectFields(raw, {"used_percent", "window_minutes", "resets_at"}, w)) return;
-      *used = js::Number(w[0]);
-      *minutes = js::Int(w[1]);
-      *resets = js::Int(w[2]);
-    };
-    window(f[0], &r.primary_used_percent, &r.primary_window_minutes, &r.primary_resets_at);
-    window(f[1], &r.secondary_used_percent, &r.secondary_window_minutes, &r.secondary_resets_at);
-    std::string_view c[1];
-    if (js::ObjectFields(f[2], {"balance"}, c)) r.credits_balance = js::Number(c[0]);
+    r.primary_used_percent = js::Number(f[kPrimaryUsed]);
+    r.primary_window_minutes = js::Int(f[kPrimaryWindow]);
+    r.primary_resets_at = js::Int(f[kPrimaryResets]);
+    r.secondary_used_percent = js::Number(f[kSecondaryUsed]);
+    r.secondary_window_minutes = js::Int(f[kSecondaryWindow]);
+    r.secondary_resets_at = js::Int(f[kSecondaryResets]);
+    r.credits_balance = js::Number(f[kCreditsBalance]);
     return r;
   }
 

@@ -1,8 +1,11 @@
 #include "meter/json_scan.h"
 
-#include <array>
 #include <charconv>
 #include <cstring>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include <nlohmann/json.hpp>
 
@@ -12,55 +15,168 @@ namespace {
 
 constexpr size_t npos = std::string_view::npos;
 
+inline bool Blank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
 size_t SkipWs(std::string_view t, size_t p) {
-  while (p < t.size() && (t[p] == ' ' || t[p] == '\t' || t[p] == '\r' || t[p] == '\n')) ++p;
+  while (p < t.size() && Blank(t[p])) ++p;
   return p;
+}
+
+inline int Ctz(uint64_t x) { return __builtin_ctzll(x); }
+
+// Key comparison, inline: keys are short, and a call to memcmp per key of a
+// walked object costs more than the compare.
+inline bool Same(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (a[i] != b[i]) return false;
+  return true;
+}
+
+// Bit i set where byte i of the 64 at `p` is the character asked for.
+struct Block {
+  uint64_t quote = 0, backslash = 0, open = 0, close = 0;
+};
+
+inline Block Classify(const char* p) {
+  Block b;
+#if defined(__SSE2__)
+  const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\');
+  // '[' | 0x20 == '{' and ']' | 0x20 == '}', and no other byte maps there.
+  const __m128i lower = _mm_set1_epi8(0x20), open = _mm_set1_epi8('{'), close = _mm_set1_epi8('}');
+  for (int i = 0; i < 4; ++i) {
+    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * i));
+    __m128i v20 = _mm_or_si128(v, lower);
+    auto bits = [&](__m128i eq) {
+      return static_cast<uint64_t>(static_cast<uint16_t>(_mm_movemask_epi8(eq))) << (16 * i);
+    };
+    b.quote |= bits(_mm_cmpeq_epi8(v, quote));
+    b.backslash |= bits(_mm_cmpeq_epi8(v, backslash));
+    b.open |= bits(_mm_cmpeq_epi8(v20, open));
+    b.close |= bits(_mm_cmpeq_epi8(v20, close));
+  }
+#else
+  for (int i = 0; i < 64; ++i) {
+    const char c = p[i];
+    const uint64_t bit = uint64_t{1} << i;
+    if (c == '"') b.quote |= bit;
+    else if (c == '\\') b.backslash |= bit;
+    else if (c == '{' || c == '[') b.open |= bit;
+    else if (c == '}' || c == ']') b.close |= bit;
+  }
+#endif
+  return b;
+}
+
+// Bit i = XOR of bits 0..i: set from an opening quote up to (not including)
+// its closing one.
+inline uint64_t PrefixXor(uint64_t x) {
+  x ^= x << 1;
+  x ^= x << 2;
+  x ^= x << 4;
+  x ^= x << 8;
+  x ^= x << 16;
+  x ^= x << 32;
+  return x;
+}
+
+// The characters escaped by a backslash in this block (`carry`: the first one
+// is, by a backslash ending the previous block); sets `carry` for the next.
+inline uint64_t Escaped(uint64_t backslash, bool* carry) {
+  uint64_t escaped = *carry ? 1 : 0;
+  *carry = false;
+  while (backslash) {
+    int i = Ctz(backslash);
+    backslash &= backslash - 1;
+    if (escaped >> i & 1) continue;  // itself escaped: "\\"
+    if (i == 63) *carry = true;
+    else escaped |= uint64_t{2} << i;
+  }
+  return escaped;
 }
 
 // t[p] is '"': returns one past the closing quote, or npos.
 size_t SkipString(std::string_view t, size_t p) {
-  ++p;
-  for (;;) {
-    const void* q = std::memchr(t.data() + p, '"', t.size() - p);
-    if (!q) return npos;
-    size_t at = static_cast<size_t>(static_cast<const char*>(q) - t.data());
-    // Escaped if preceded by an odd run of backslashes.
-    size_t back = at;
-    while (back > p && t[back - 1] == '\\') --back;
-    if ((at - back) % 2 == 0) return at + 1;
-    p = at + 1;
-  }
-}
-
-// t[p] is '{' or '[': returns one past its matching close, or npos.
-// Only quotes and brackets matter here: a table finds them, so runs of plain
-// characters cost one load and test each.
-size_t SkipContainer(std::string_view t, size_t p) {
-  static const auto kSpecial = [] {
-    std::array<bool, 256> a{};
-    for (unsigned char c : {'"', '{', '}', '[', ']'}) a[c] = true;
-    return a;
-  }();
   const char* d = t.data();
   const size_t n = t.size();
-  int depth = 0;
-  while (p < n) {
-    while (p < n && !kSpecial[static_cast<unsigned char>(d[p])]) ++p;
-    if (p >= n) break;
-    char c = d[p];
-    if (c == '"') {
-      p = SkipString(t, p);
-      if (p == npos) return npos;
+  ++p;
+#if defined(__SSE2__)
+  const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\');
+  while (p + 16 <= n) {
+    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(d + p));
+    unsigned m = static_cast<unsigned>(
+        _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash))));
+    if (m == 0) {
+      p += 16;
       continue;
     }
-    if (c == '{' || c == '[') {
-      ++depth;
-    } else if (--depth == 0) {
-      return p + 1;
-    }
-    ++p;
+    p += static_cast<size_t>(__builtin_ctz(m));
+    if (d[p] == '"') return p + 1;
+    p += 2;  // a backslash and what it escapes
+  }
+#endif
+  while (p < n) {
+    if (d[p] == '"') return p + 1;
+    p += d[p] == '\\' ? 2 : 1;
   }
   return npos;
+}
+
+// t[p] is '{' or '[': returns one past its matching close, or npos. Works a
+// block of 64 bytes at a time; the last, short block is copied into a padded
+// one so nothing past the text is read.
+size_t SkipContainer(std::string_view t, size_t p) {
+  const char* d = t.data();
+  const size_t n = t.size();
+  int64_t depth = 0;
+  bool in_string = false, escape = false;
+  alignas(16) char tail[64];
+  for (size_t at = p; at < n; at += 64) {
+    const size_t avail = n - at;
+    const char* block = d + at;
+    uint64_t valid = ~uint64_t{0};
+    if (avail < 64) {
+      std::memcpy(tail, block, avail);
+      std::memset(tail + avail, ' ', 64 - avail);
+      block = tail;
+      valid = (uint64_t{1} << avail) - 1;
+    }
+    Block b = Classify(block);
+    uint64_t escaped = (b.backslash || escape) ? Escaped(b.backslash, &escape) : 0;
+    uint64_t strings = PrefixXor(b.quote & ~escaped) ^ (in_string ? ~uint64_t{0} : 0);
+    in_string = strings >> 63;
+    uint64_t brackets = (b.open | b.close) & ~strings & valid;
+    while (brackets) {
+      int i = Ctz(brackets);
+      brackets &= brackets - 1;
+      if (b.open >> i & 1) ++depth;
+      else if (--depth == 0) return at + static_cast<size_t>(i) + 1;
+    }
+  }
+  return npos;
+}
+
+// After a key's closing quote at `p`: the start of its value, or npos.
+inline size_t ValueStart(std::string_view t, size_t p) {
+  p = SkipWs(t, p);
+  if (p >= t.size() || t[p] != ':') return npos;
+  return SkipWs(t, p + 1);
+}
+
+// After a value ending at `p`: the next key's opening quote (*more) or one
+// past the closing brace (!*more), or npos.
+inline size_t NextMember(std::string_view t, size_t p, bool* more) {
+  p = SkipWs(t, p);
+  if (p >= t.size()) return npos;
+  if (t[p] == '}') {
+    *more = false;
+    return p + 1;
+  }
+  if (t[p] != ',') return npos;
+  p = SkipWs(t, p + 1);
+  if (p >= t.size() || t[p] != '"') return npos;
+  *more = true;
+  return p;
 }
 
 }  // namespace
@@ -71,8 +187,8 @@ size_t SkipValue(std::string_view t, size_t p) {
   if (c == '"') return SkipString(t, p);
   if (c == '{' || c == '[') return SkipContainer(t, p);
   size_t start = p;
-  while (p < t.size() && t[p] != ',' && t[p] != '}' && t[p] != ']' && t[p] != ' ' &&
-         t[p] != '\t' && t[p] != '\r' && t[p] != '\n' && t[p] != ':' && t[p] != '"')
+  while (p < t.size() && t[p] != ',' && t[p] != '}' && t[p] != ']' && !Blank(t[p]) && t[p] != ':' &&
+         t[p] != '"' && t[p] != '{' && t[p] != '[')
     ++p;
   return p > start ? p : npos;
 }
@@ -85,19 +201,17 @@ bool Fields(std::string_view t, std::initializer_list<std::string_view> keys, st
   if (p >= t.size() || t[p] != '{') return false;
   p = SkipWs(t, p + 1);
   if (p < t.size() && t[p] == '}') return SkipWs(t, p + 1) == t.size();
-  for (;;) {
-    if (p >= t.size() || t[p] != '"') return false;
+  if (p >= t.size() || t[p] != '"') return false;
+  for (bool more = true; more;) {
     size_t key_end = SkipString(t, p);
     if (key_end == npos) return false;
     std::string_view key = t.substr(p + 1, key_end - p - 2);
-    p = SkipWs(t, key_end);
-    if (p >= t.size() || t[p] != ':') return false;
-    p = SkipWs(t, p + 1);
+    p = ValueStart(t, key_end);
     size_t end = SkipValue(t, p);
-    if (end == npos) return false;
+    if (p == npos || end == npos) return false;
     size_t i = 0;
     for (std::string_view k : keys) {
-      if (k == key) {
+      if (Same(k, key)) {
         if (out[i].empty()) ++found;
         out[i] = t.substr(p, end - p);
         break;
@@ -105,12 +219,82 @@ bool Fields(std::string_view t, std::initializer_list<std::string_view> keys, st
       ++i;
     }
     if (stop_when_found && found == keys.size()) return true;
-    p = SkipWs(t, end);
-    if (p >= t.size()) return false;
-    if (t[p] == '}') return SkipWs(t, p + 1) == t.size();
-    if (t[p] != ',') return false;
-    p = SkipWs(t, p + 1);
+    p = NextMember(t, end, &more);
+    if (p == npos) return false;
   }
+  return SkipWs(t, p) == t.size();
+}
+
+Paths::Paths(std::initializer_list<std::string_view> paths) {
+  nodes_.emplace_back();
+  for (std::string_view path : paths) {
+    int node = 0;
+    for (;;) {
+      size_t dot = path.find('.');
+      std::string_view key = path.substr(0, dot);
+      int next = -1;
+      for (int c : nodes_[static_cast<size_t>(node)].children)
+        if (nodes_[static_cast<size_t>(c)].key == key) next = c;
+      if (next < 0) {
+        next = static_cast<int>(nodes_.size());
+        nodes_.push_back(Node{std::string(key), -1, {}});
+        nodes_[static_cast<size_t>(node)].children.push_back(next);
+      }
+      node = next;
+      if (dot == std::string_view::npos) break;
+      path.remove_prefix(dot + 1);
+    }
+    nodes_[static_cast<size_t>(node)].out = static_cast<int>(count_++);
+  }
+}
+
+namespace {
+
+struct Walker {
+  std::string_view t;
+  const std::vector<Paths::Node>& nodes;
+  std::string_view* out;
+
+  // t[p] is '{': walks the object whose wanted keys are node's children;
+  // returns one past its '}', or npos.
+  size_t Object(size_t p, const Paths::Node& node) const {
+    p = SkipWs(t, p + 1);
+    if (p < t.size() && t[p] == '}') return p + 1;
+    if (p >= t.size() || t[p] != '"') return npos;
+    for (bool more = true; more;) {
+      size_t key_end = SkipString(t, p);
+      if (key_end == npos) return npos;
+      std::string_view key = t.substr(p + 1, key_end - p - 2);
+      p = ValueStart(t, key_end);
+      if (p == npos || p >= t.size()) return npos;
+      const Paths::Node* want = nullptr;
+      for (int c : node.children) {
+        if (Same(nodes[static_cast<size_t>(c)].key, key)) {
+          want = &nodes[static_cast<size_t>(c)];
+          break;
+        }
+      }
+      size_t end;
+      if (want && !want->children.empty() && t[p] == '{') end = Object(p, *want);
+      else end = SkipValue(t, p);
+      if (end == npos) return npos;
+      if (want && want->out >= 0) out[want->out] = t.substr(p, end - p);
+      p = NextMember(t, end, &more);
+      if (p == npos) return npos;
+    }
+    return p;
+  }
+};
+
+}  // namespace
+
+bool Extract(std::string_view t, const Paths& paths, std::string_view* out) {
+  for (size_t i = 0; i < paths.size(); ++i) out[i] = {};
+  size_t p = SkipWs(t, 0);
+  if (p >= t.size() || t[p] != '{') return false;
+  Walker w{t, paths.nodes_, out};
+  size_t end = w.Object(p, paths.nodes_[0]);
+  return end != npos && SkipWs(t, end) == t.size();
 }
 
 std::optional<std::string> String(std::string_view raw) {

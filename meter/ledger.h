@@ -8,11 +8,14 @@
 // and a re-read event is ignored by its key. See docs/metering.md for the schema.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "enforcer/budget.h"
@@ -51,6 +54,12 @@ struct Interval {
   std::optional<int64_t> end_ms;  // open while nullopt
   std::string reason;
 };
+
+/// The 16 bytes the ledger stores for an event's key (UsageEvent::key): a
+/// 128-bit hash, so the unique index holds 16 bytes instead of a ~60-byte
+/// string. Two different keys collide with probability 2^-128; among n keys
+/// the odds of any collision are about n^2 / 2^129 (1e-21 at a billion).
+std::array<uint8_t, 16> EventKeyHash(std::string_view key);
 
 class Ledger {
  public:
@@ -103,13 +112,24 @@ class Ledger {
   /// Priced events since `since_ms`, in time order, to seed a BudgetTracker.
   Expected<std::vector<enforcer::SpendSample>> SamplesSince(int64_t since_ms);
 
-  /// The raw handle, for report queries (meter/report.cc).
+  /// The raw handle, for report queries (meter/report.cc). Events are in
+  /// `events`, their strings in `names` (see docs/metering.md).
   sqlite3* db() { return db_; }
   const std::string& path() const { return path_; }
 
  private:
   Ledger(sqlite3* db, std::string path);
   Expected<void> Migrate();
+  Expected<void> MigrateFromV1();
+  // The id of `text` in `names`, adding it when new. `slot` remembers the
+  // last string of one field, which repeats across a file's events.
+  struct Slot {
+    std::string text;
+    int64_t id = 0;
+  };
+  Expected<int64_t> Intern(Slot& slot, std::string_view text);
+  std::optional<int64_t> FindName(std::string_view text);
+  void Rollback();  // and forget ids handed out in the rolled-back transaction
   Expected<CommitResult> Write(const std::vector<LedgerEvent>& events,
                                const std::vector<FileCursor>& cursors,
                                const std::vector<RateLimits>& limits);
@@ -120,6 +140,14 @@ class Ledger {
   std::string path_;
   struct Statements;
   std::unique_ptr<Statements> stmts_;
+  struct NameHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  // Every name this connection has seen: ids are never reused or changed once
+  // committed, so only a rollback invalidates entries (Rollback() clears it).
+  std::unordered_map<std::string, int64_t, NameHash, std::equal_to<>> names_;
+  Slot provider_, client_, model_, session_, cwd_, source_;
 };
 
 }  // namespace dormant::meter

@@ -2,9 +2,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <ctime>
+#include <map>
+#include <unordered_map>
 
 #include "meter/sqlite_util.h"
 
@@ -34,20 +38,6 @@ const char* ToString(ReportBy by) {
 
 namespace {
 
-const char* GroupExpr(ReportBy by) {
-  switch (by) {
-    case ReportBy::kHour:
-      return "strftime('%Y-%m-%d %H:00', ts_ms / 1000, 'unixepoch', 'localtime')";
-    case ReportBy::kDay: return "strftime('%Y-%m-%d', ts_ms / 1000, 'unixepoch', 'localtime')";
-    case ReportBy::kClient:
-      return "provider || '/' || CASE WHEN client = '' THEN '?' ELSE client END";
-    case ReportBy::kModel: return "CASE WHEN model = '' THEN '?' ELSE model END";
-    case ReportBy::kSession: return "provider || '/' || session";
-    case ReportBy::kProvider: return "provider";
-  }
-  return "provider";
-}
-
 bool TimeGrouped(ReportBy by) { return by == ReportBy::kHour || by == ReportBy::kDay; }
 
 void Accumulate(ReportRow* total, const ReportRow& r) {
@@ -72,44 +62,153 @@ std::string Fixed(double v, int digits) {
 
 }  // namespace
 
+namespace {
+
+void Add(ReportRow* r, const Stmt& st) {
+  ++r->events;
+  r->tokens += TokenCounts{st.Int(2), st.Int(3), st.Int(4), st.Int(5),
+                           st.Int(6), st.Int(7), st.Int(8), st.Int(9)};
+  double credits = st.Real(10), usd = st.Real(11);
+  r->credits += credits;
+  r->usd += usd;
+  if (st.Null(12)) {
+    ++r->unknown_idle_events;
+  } else if (st.Int(12) != 0) {
+    ++r->idle_events;
+    r->idle_credits += credits;
+    r->idle_usd += usd;
+  } else {
+    r->active_credits += credits;
+    r->active_usd += usd;
+  }
+  r->unknown_price_events += st.Int(13);
+}
+
+int64_t FloorDiv(int64_t a, int64_t b) { return a / b - (a % b < 0); }
+
+// Whether to read the events through the time index: for a window that
+// holds most of the ledger, reading the table in order is faster than one
+// index look-up per event. min/max come from the index, at no cost.
+bool UseTimeIndex(sqlite3* db, int64_t since_ms) {
+  if (since_ms <= 0) return false;
+  Stmt st(db, "SELECT min(ts_ms), max(ts_ms) FROM events");
+  if (!st.ok() || st.Step() != SQLITE_ROW || st.Null(0)) return true;
+  int64_t lo = st.Int(0), hi = st.Int(1);
+  return since_ms > lo && (hi - since_ms) < (hi - lo) / 2;
+}
+
+// Local time labels of one bucket ("2026-11-24" or "2026-11-24 19:00"), or
+// nullopt when the zone's offset there is not a multiple of the bucket (then
+// events of one bucket could fall into two labels).
+std::optional<std::string> BucketLabel(int64_t bucket, int64_t width_ms, bool hour) {
+  time_t first = static_cast<time_t>(FloorDiv(bucket * width_ms, 1000));
+  time_t last = static_cast<time_t>(FloorDiv(bucket * width_ms + width_ms - 1, 1000));
+  struct tm a, b;
+  if (!localtime_r(&first, &a) || !localtime_r(&last, &b)) return std::nullopt;
+  if (a.tm_gmtoff != b.tm_gmtoff || (a.tm_gmtoff * 1000) % width_ms != 0) return std::nullopt;
+  char buf[64];
+  if (hour)
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02d %02d:00", a.tm_year + 1900, a.tm_mon + 1,
+                  a.tm_mday, a.tm_hour);
+  else
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", a.tm_year + 1900, a.tm_mon + 1, a.tm_mday);
+  return std::string(buf);
+}
+
+}  // namespace
+
+// One pass over the events in the window, summed per group in memory (a
+// hash map on integer ids or a 15-minute bucket), then named: SQLite's GROUP
+// BY would sort every event first. Time labels are local time, computed once
+// per bucket; every zone offset in use is a multiple of 15 minutes, and a
+// zone where one is not is summed per second instead.
 Expected<Report> QueryReport(Ledger& ledger, const ReportQuery& query) {
-  std::string sql = std::string("SELECT ") + GroupExpr(query.by) +
-                    " AS g, count(*), sum(input), sum(cached_input), sum(output), sum(reasoning), "
-                    "sum(cache_write), sum(cache_read), sum(total), sum(credits), sum(usd), "
-                    "ifnull(sum(CASE WHEN idle = 1 THEN credits END), 0), "
-                    "ifnull(sum(CASE WHEN idle = 1 THEN usd END), 0), "
-                    "ifnull(sum(CASE WHEN idle = 0 THEN credits END), 0), "
-                    "ifnull(sum(CASE WHEN idle = 0 THEN usd END), 0), "
-                    "sum(idle = 1), sum(idle IS NULL), sum(unknown_price), sum(cache_write_1h) "
-                    "FROM usage WHERE ts_ms >= ?1";
+  sqlite3* db = ledger.db();
+  const bool timed = TimeGrouped(query.by);
+  // Columns 0 and 1 are the group's two parts.
+  std::string sql = "SELECT ";
+  switch (query.by) {
+    case ReportBy::kHour:
+    case ReportBy::kDay: sql += "ts_ms, 0"; break;
+    case ReportBy::kClient: sql += "provider, client"; break;
+    case ReportBy::kModel: sql += "0, model"; break;
+    case ReportBy::kSession: sql += "provider, session"; break;
+    case ReportBy::kProvider: sql += "provider, 0"; break;
+  }
+  sql += ", input, cached_input, output, reasoning, cache_write, cache_read, total, cache_write_1h, "
+         "credits, usd, idle, unknown_price FROM events WHERE ";
+  sql += UseTimeIndex(db, query.since_ms) ? "ts_ms >= ?1" : "+ts_ms >= ?1";
   if (query.idle_only) sql += " AND idle = 1";
-  sql += " GROUP BY g ORDER BY ";
-  sql += TimeGrouped(query.by) ? "g" : "sum(credits) + sum(usd) * 100 DESC, g";
-  Stmt st(ledger.db(), sql.c_str());
+  Stmt st(db, sql.c_str());
   if (!st.ok()) return Error{5, st.error()};
-  st.Bind(1, query.since_ms);
+
+  std::map<std::string, ReportRow> named;
+  for (int64_t width : {int64_t{900'000}, int64_t{1000}}) {
+    std::unordered_map<uint64_t, ReportRow> groups;
+    st.Reset().Bind(1, query.since_ms);
+    uint64_t last_key = 0;
+    ReportRow* last = nullptr;
+    int rc;
+    while ((rc = st.Step()) == SQLITE_ROW) {
+      uint64_t key = timed ? static_cast<uint64_t>(FloorDiv(st.Int(0), width))
+                           : (static_cast<uint64_t>(st.Int(0)) << 32) | static_cast<uint64_t>(st.Int(1));
+      if (!last || key != last_key) {  // events come in runs of one group
+        last = &groups[key];
+        last_key = key;
+      }
+      Add(last, st);
+    }
+    if (rc != SQLITE_DONE) return st.Err("report");
+
+    named.clear();
+    bool exact = true;
+    Stmt name(db, "SELECT text FROM names WHERE id = ?");
+    if (!name.ok()) return Error{5, name.error()};
+    std::unordered_map<int64_t, std::string> names;
+    auto text = [&](int64_t id) -> const std::string& {
+      auto [it, fresh] = names.try_emplace(id);
+      if (fresh && name.Reset().Bind(1, id).Step() == SQLITE_ROW) it->second = name.Text(0);
+      return it->second;
+    };
+    for (auto& [key, row] : groups) {
+      int64_t hi = static_cast<int64_t>(key >> 32), lo = static_cast<int64_t>(key & 0xffffffffu);
+      std::string label;
+      switch (query.by) {
+        case ReportBy::kHour:
+        case ReportBy::kDay: {
+          auto l = BucketLabel(static_cast<int64_t>(key), width, query.by == ReportBy::kHour);
+          if (!l) exact = false;
+          else label = std::move(*l);
+          break;
+        }
+        case ReportBy::kClient:
+          label = text(hi) + "/" + (text(lo).empty() ? std::string("?") : text(lo));
+          break;
+        case ReportBy::kModel: label = text(lo).empty() ? std::string("?") : text(lo); break;
+        case ReportBy::kSession: label = text(hi) + "/" + text(lo); break;
+        case ReportBy::kProvider: label = text(hi); break;
+      }
+      if (!exact) break;
+      ReportRow& r = named[label];
+      Accumulate(&r, row);
+    }
+    if (exact || !timed) break;
+  }
+
   Report report;
   report.query = query;
   report.total.group = "total";
-  int rc;
-  while ((rc = st.Step()) == SQLITE_ROW) {
-    ReportRow r;
-    r.group = st.Text(0);
-    r.events = st.Int(1);
-    r.tokens = {st.Int(2), st.Int(3), st.Int(4), st.Int(5), st.Int(6), st.Int(7), st.Int(8), st.Int(18)};
-    r.credits = st.Real(9);
-    r.usd = st.Real(10);
-    r.idle_credits = st.Real(11);
-    r.idle_usd = st.Real(12);
-    r.active_credits = st.Real(13);
-    r.active_usd = st.Real(14);
-    r.idle_events = st.Int(15);
-    r.unknown_idle_events = st.Int(16);
-    r.unknown_price_events = st.Int(17);
-    Accumulate(&report.total, r);
-    report.rows.push_back(std::move(r));
+  for (auto& [label, row] : named) {
+    row.group = label;
+    Accumulate(&report.total, row);
+    report.rows.push_back(std::move(row));
   }
-  if (rc != SQLITE_DONE) return st.Err("report");
+  // Time groups in time order (the map's); the others by spend, most first.
+  if (!timed) {
+    std::stable_sort(report.rows.begin(), report.rows.end(), [](const ReportRow& a, const ReportRow& b) {
+      return a.credits + a.usd * 100 > b.credits + b.usd * 100;
+    });
+  }
   return report;
 }
 

@@ -6,6 +6,8 @@
 
 #include <random>
 
+#include <nlohmann/json.hpp>
+
 #include "meter/json_scan.h"
 #include "meter/parser.h"
 #include "tests/meter_test_util.h"
@@ -38,6 +40,74 @@ TEST(MeterJsonScan, PicksFieldsAndRejectsBrokenObjects) {
   EXPECT_EQ(js::Number("\"873.5\""), 873.5);
   EXPECT_EQ(js::String("\"caf\\u00e9\""), "caf\xc3\xa9");
   EXPECT_EQ(js::String("12"), std::nullopt);
+}
+
+// The block scanner at its edges: strings, escapes and brackets across the
+// 64-byte block boundaries, at every offset.
+TEST(MeterJsonScan, BlockBoundaries) {
+  for (size_t pad = 0; pad < 140; ++pad) {
+    std::string filler(pad, 'x');
+    std::string line = R"({"f":")" + filler + R"(\\\"}{[","v":{"a":[1,"]\\",{"b":"\"}"}],"c":")" +
+                       filler + R"("},"w":2})";
+    std::string_view f[2];
+    ASSERT_TRUE(js::Fields(line, {"v", "w"}, f)) << pad;
+    EXPECT_EQ(f[1], "2") << pad;
+    EXPECT_EQ(f[0], R"({"a":[1,"]\\",{"b":"\"}"}],"c":")" + filler + R"("})") << pad;
+    // A backslash run ending exactly at a block's last byte.
+    std::string esc = "{\"k\":\"" + std::string(pad, '\\') + (pad % 2 ? "\\" : "") + "\"}";
+    std::string_view k[1];
+    ASSERT_TRUE(js::Fields(esc, {"k"}, k)) << pad;
+    // Every cut of the line is refused.
+    for (size_t cut = 0; cut < line.size(); cut += 7)
+      EXPECT_FALSE(js::Fields(line.substr(0, cut), {"v"}, f)) << pad << " " << cut;
+  }
+}
+
+TEST(MeterJsonScan, ExtractPaths) {
+  js::Paths paths{"a", "b.c", "b.d.e", "b.d", "x.y", "z"};
+  std::string_view f[6];
+  ASSERT_TRUE(js::Extract(R"({"a":1,"b":{"d":{"e":"E","q":[{}]},"c":[2]},"x":null,"z":{"y":3}})", paths, f));
+  EXPECT_EQ(f[0], "1");
+  EXPECT_EQ(f[1], "[2]");
+  EXPECT_EQ(f[2], "\"E\"");
+  EXPECT_EQ(f[3], R"({"e":"E","q":[{}]})");
+  EXPECT_TRUE(f[4].empty());  // x is not an object
+  EXPECT_EQ(f[5], R"({"y":3})");
+  for (const char* bad : {"", "{", R"({"a":1)", R"({"a":1}x)", R"({"b":{"c":1,}})", R"({"b":{"c" 1}})",
+                          R"({"b":{"d":{"e":}}})", R"({"b":{"d":{"e":"x}}})", R"({"a":[1,2})"}) {
+    EXPECT_FALSE(js::Extract(bad, paths, f)) << bad;
+  }
+}
+
+// Against a strict parser: every valid object is accepted with the same
+// values; every cut of one is refused.
+TEST(MeterJsonScan, AgreesWithAStrictParser) {
+  std::vector<std::string> lines = dormant::testing::Lines(dormant::testing::CodexSample2());
+  for (const std::string& l : dormant::testing::Lines(dormant::testing::ClaudeRealLines())) lines.push_back(l);
+  js::Paths paths{"type", "payload.type", "payload.info.total_token_usage", "message.usage", "timestamp"};
+  const char* names[][3] = {{"type", nullptr, nullptr}, {"payload", "type", nullptr},
+                            {"payload", "info", "total_token_usage"}, {"message", "usage", nullptr},
+                            {"timestamp", nullptr, nullptr}};
+  for (const std::string& line : lines) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << line.substr(0, 80);
+    std::string_view f[5];
+    ASSERT_TRUE(js::Extract(line, paths, f)) << line.substr(0, 80);
+    for (size_t i = 0; i < 5; ++i) {
+      const nlohmann::json* v = &j;
+      for (const char* k : names[i]) {
+        if (!k) break;
+        v = v && v->is_object() && v->contains(k) ? &(*v)[k] : nullptr;
+      }
+      if (!v) {
+        EXPECT_TRUE(f[i].empty()) << i;
+      } else {
+        EXPECT_EQ(nlohmann::json::parse(f[i]), *v) << i;
+      }
+    }
+    for (size_t cut = 1; cut < line.size(); cut += 3)
+      EXPECT_FALSE(js::Extract(line.substr(0, cut), paths, f)) << cut;
+  }
 }
 
 std::string Mutate(const std::string& line, std::mt19937& rng) {

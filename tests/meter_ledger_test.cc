@@ -14,6 +14,7 @@
 #include "meter/ingest.h"
 #include "meter/ledger.h"
 #include "meter/report.h"
+#include "meter/sqlite_util.h"
 #include "tests/helper.h"
 #include "tests/meter_test_util.h"
 
@@ -381,6 +382,275 @@ TEST(MeterLedger, KillNineLosesNothingCommittedAndDuplicatesNothing) {
   EXPECT_EQ(t->events, 2 * kSessions);
   EXPECT_EQ(t->tokens.total, 2 * kSessions * 1234);
   EXPECT_EQ(in.duplicates(), 0u) << "re-read only what was not committed";
+}
+
+// --- schema version 2: hashed keys, interned names, migration from 1 -------
+
+// Published reference values of the 128-bit Murmur3 (x64, seed 0) hash, as
+// h1 then h2: the stored key hash must be exactly this function.
+TEST(MeterLedger, KeyHashMatchesReferenceVectors) {
+  auto hex = [](std::string_view s) {
+    std::string out;
+    char buf[3];
+    for (uint8_t b : EventKeyHash(s)) {
+      std::snprintf(buf, sizeof buf, "%02x", b);
+      out += buf;
+    }
+    return out;
+  };
+  EXPECT_EQ(hex(""), "00000000000000000000000000000000");
+  EXPECT_EQ(hex("hello"), "cbd8a7b341bd9b025b1e906a48ae1d19");
+  EXPECT_EQ(hex("hello, world"), "342fac623a5ebc8e4cdcbc079642414d");
+  EXPECT_EQ(hex("19 Jan 2038 at 3:14:07 AM"), "b89e5988b737affc664fc2950231b2cb");
+  EXPECT_EQ(hex("The quick brown fox jumps over the lazy dog."), "cd99481f9ee902c9695da1a38987b6e7");
+}
+
+// The version-1 schema, as dormant wrote it before hashed keys and names.
+constexpr const char* kSchemaV1 = R"sql(
+CREATE TABLE usage (
+  id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, ts_ms INTEGER NOT NULL,
+  provider TEXT NOT NULL, client TEXT NOT NULL, model TEXT NOT NULL, session TEXT NOT NULL,
+  cwd TEXT NOT NULL, input INTEGER NOT NULL, cached_input INTEGER NOT NULL, output INTEGER NOT NULL,
+  reasoning INTEGER NOT NULL, cache_write INTEGER NOT NULL, cache_read INTEGER NOT NULL,
+  cache_write_1h INTEGER NOT NULL, total INTEGER NOT NULL, credits REAL NOT NULL, usd REAL NOT NULL,
+  unknown_price INTEGER NOT NULL, fast INTEGER NOT NULL, pid INTEGER, idle INTEGER,
+  source TEXT NOT NULL);
+CREATE INDEX usage_ts ON usage(ts_ms);
+CREATE TABLE files (path TEXT PRIMARY KEY, kind TEXT NOT NULL, dev INTEGER NOT NULL,
+  ino INTEGER NOT NULL, offset INTEGER NOT NULL, state TEXT NOT NULL);
+CREATE TABLE rate_limits (id INTEGER PRIMARY KEY CHECK (id = 1), ts_ms INTEGER NOT NULL,
+  session TEXT NOT NULL, primary_used_percent REAL, primary_window_minutes INTEGER,
+  primary_resets_at INTEGER, secondary_used_percent REAL, secondary_window_minutes INTEGER,
+  secondary_resets_at INTEGER, credits_balance REAL);
+CREATE TABLE intervals (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, subject TEXT NOT NULL,
+  start_ms INTEGER NOT NULL, end_ms INTEGER, reason TEXT NOT NULL);
+CREATE INDEX intervals_start ON intervals(start_ms);
+PRAGMA user_version=1;
+)sql";
+
+void Exec(sqlite3* db, const std::string& sql) {
+  char* err = nullptr;
+  ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "") << sql;
+}
+
+std::string Quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("''") : std::string(1, c);
+  return out + "'";
+}
+
+void ExpectSameReport(const Report& a, const Report& b) {
+  ASSERT_EQ(a.rows.size(), b.rows.size());
+  for (size_t i = 0; i <= a.rows.size(); ++i) {
+    const ReportRow& x = i < a.rows.size() ? a.rows[i] : a.total;
+    const ReportRow& y = i < b.rows.size() ? b.rows[i] : b.total;
+    EXPECT_EQ(x.group, y.group);
+    EXPECT_EQ(x.events, y.events) << x.group;
+    EXPECT_EQ(x.tokens, y.tokens) << x.group;
+    EXPECT_NEAR(x.credits, y.credits, 1e-9) << x.group;
+    EXPECT_NEAR(x.usd, y.usd, 1e-12) << x.group;
+    EXPECT_NEAR(x.idle_credits, y.idle_credits, 1e-9) << x.group;
+    EXPECT_NEAR(x.active_usd, y.active_usd, 1e-12) << x.group;
+    EXPECT_EQ(x.idle_events, y.idle_events) << x.group;
+    EXPECT_EQ(x.unknown_idle_events, y.unknown_idle_events) << x.group;
+    EXPECT_EQ(x.unknown_price_events, y.unknown_price_events) << x.group;
+  }
+}
+
+// A version-1 ledger holding the samples (written row by row with the old
+// DDL, keys as text) opens as version 2 with every event, flag, cursor,
+// rate limit and interval; its keys still refuse the same events.
+TEST(MeterLedger, MigratesVersion1) {
+  TempDir dir;
+  LayOutSamples(dir);
+  // The reference: the samples ingested into a current ledger, with idle and
+  // pid flags of all three kinds.
+  auto ref = OpenLedger(dir / "ref.sqlite");
+  ASSERT_TRUE(ref);
+  std::vector<LedgerEvent> events;
+  {
+    Ingestor in(ref.get(), enforcer::DefaultPriceTable());
+    in.SetAnnotate([](LedgerEvent& e) {
+      if (e.usage.client == "t3code_desktop") {
+        e.pid = 4242;
+        e.idle = true;
+      } else if (e.usage.provider == ProviderKind::kCodex) {
+        e.idle = false;
+      }
+    });
+    in.SetOnCommitted([&](const std::vector<LedgerEvent>& es) { events.insert(events.end(), es.begin(), es.end()); });
+    IngestTree(in, dir);
+  }
+  ASSERT_EQ(events.size(), 7u);
+  auto iv = ref->OpenInterval("idle", "user", 1000, "idle for 10m");
+  ASSERT_TRUE(iv.ok());
+  ASSERT_TRUE(ref->CloseInterval(*iv, 2000).ok());
+  ASSERT_TRUE(ref->OpenInterval("suspended", "codex 4242", 1500, "idle").ok());
+
+  // The same content in a version-1 file.
+  std::string v1 = dir / "v1/ledger.sqlite";
+  std::filesystem::create_directories(dir / "v1");
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(v1.c_str(), &db), SQLITE_OK);
+    Exec(db, "PRAGMA journal_mode=WAL");
+    Exec(db, kSchemaV1);
+    for (const LedgerEvent& e : events) {
+      const UsageEvent& u = e.usage;
+      const TokenCounts& t = u.tokens;
+      char nums[512];
+      std::snprintf(nums, sizeof nums, "%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%.17g,%.17g,%d,%d,%s,%s",
+                    (long long)t.input, (long long)t.cached_input, (long long)t.output,
+                    (long long)t.reasoning, (long long)t.cache_write, (long long)t.cache_read,
+                    (long long)t.cache_write_1h, (long long)t.total, e.cost.credits, e.cost.usd,
+                    int{e.cost.unknown_model}, int{u.fast},
+                    e.pid ? std::to_string(*e.pid).c_str() : "NULL",
+                    e.idle ? (*e.idle ? "1" : "0") : "NULL");
+      Exec(db, "INSERT INTO usage (key, ts_ms, provider, client, model, session, cwd, input, "
+               "cached_input, output, reasoning, cache_write, cache_read, cache_write_1h, total, "
+               "credits, usd, unknown_price, fast, pid, idle, source) VALUES (" +
+                   Quote(u.key) + "," + std::to_string(u.unix_ms) + "," + Quote(ToString(u.provider)) +
+                   "," + Quote(u.client) + "," + Quote(u.model) + "," + Quote(u.session) + "," +
+                   Quote(u.cwd) + "," + nums + "," + Quote(e.source) + ")");
+    }
+    auto ref_files = ref->Cursors();
+    ASSERT_TRUE(ref_files.ok());
+    for (const FileCursor& c : *ref_files)
+      Exec(db, "INSERT INTO files VALUES (" + Quote(c.path) + "," + Quote(ToString(c.kind)) + "," +
+                   std::to_string(static_cast<int64_t>(c.dev)) + "," +
+                   std::to_string(static_cast<int64_t>(c.ino)) + "," + std::to_string(c.offset) + "," +
+                   Quote(c.state) + ")");
+    Exec(db, "INSERT INTO rate_limits VALUES (1, 1795547170000, 'sess', 42.5, 300, 1795550000, NULL, "
+             "10080, NULL, 873.5)");
+    Exec(db, "INSERT INTO intervals VALUES (1, 'idle', 'user', 1000, 2000, 'idle for 10m'), "
+             "(2, 'suspended', 'codex 4242', 1500, NULL, 'idle')");
+    sqlite3_close(db);
+  }
+
+  auto ledger = OpenLedger(v1);
+  ASSERT_TRUE(ledger);
+  {
+    Stmt version(ledger->db(), "PRAGMA user_version");
+    ASSERT_EQ(version.Step(), SQLITE_ROW);
+    EXPECT_EQ(version.Int(0), 2);
+  }
+  ExpectCodexTotals(*ledger);
+  ExpectClaudeTotals(*ledger);
+  for (ReportBy by : {ReportBy::kHour, ReportBy::kDay, ReportBy::kClient, ReportBy::kModel,
+                      ReportBy::kSession, ReportBy::kProvider}) {
+    for (bool idle_only : {false, true}) {
+      auto a = QueryReport(*ledger, ReportQuery{0, by, idle_only});
+      auto b = QueryReport(*ref, ReportQuery{0, by, idle_only});
+      ASSERT_TRUE(a.ok() && b.ok());
+      SCOPED_TRACE(ToString(by));
+      ExpectSameReport(*a, *b);
+    }
+  }
+  auto samples = ledger->SamplesSince(0), ref_samples = ref->SamplesSince(0);
+  ASSERT_EQ(samples->size(), ref_samples->size());
+  for (size_t i = 0; i < samples->size(); ++i) {
+    EXPECT_EQ((*samples)[i].unix_ms, (*ref_samples)[i].unix_ms);
+    EXPECT_EQ((*samples)[i].supervised, (*ref_samples)[i].supervised);
+    EXPECT_EQ((*samples)[i].idle, (*ref_samples)[i].idle);
+  }
+  auto cursors = ledger->Cursors(), ref_cursors = ref->Cursors();
+  ASSERT_EQ(cursors->size(), ref_cursors->size());
+  for (size_t i = 0; i < cursors->size(); ++i) {
+    EXPECT_EQ((*cursors)[i].path, (*ref_cursors)[i].path);
+    EXPECT_EQ((*cursors)[i].offset, (*ref_cursors)[i].offset);
+    EXPECT_EQ((*cursors)[i].ino, (*ref_cursors)[i].ino);
+    EXPECT_EQ((*cursors)[i].state, (*ref_cursors)[i].state);
+  }
+  auto limits = ledger->LatestRateLimits();
+  ASSERT_TRUE(limits.ok() && limits->has_value());
+  EXPECT_EQ((*limits)->primary_used_percent, 42.5);
+  EXPECT_EQ((*limits)->credits_balance, 873.5);
+  auto intervals = ledger->Intervals(0);
+  ASSERT_EQ(intervals->size(), 2u);
+  EXPECT_EQ((*intervals)[0].end_ms, 2000);
+  EXPECT_FALSE((*intervals)[1].end_ms.has_value());
+  // The view still reads as the old table did.
+  {
+    Stmt view(ledger->db(),
+              "SELECT count(*), count(DISTINCT source), sum(idle IS NULL), sum(pid = 4242) FROM usage "
+              "WHERE provider = 'codex' AND client = 't3code_desktop' AND cwd != ''");
+    ASSERT_TRUE(view.ok()) << view.error();
+    ASSERT_EQ(view.Step(), SQLITE_ROW);
+    EXPECT_EQ(view.Int(0), 2);
+    EXPECT_EQ(view.Int(2), 0);
+    EXPECT_EQ(view.Int(3), 2);
+  }
+  {
+    Stmt old(ledger->db(), "SELECT name FROM sqlite_master WHERE name = 'usage' AND type = 'view'");
+    EXPECT_EQ(old.Step(), SQLITE_ROW);
+  }
+  // The migrated keys: with the offsets the ingestor reads nothing; without
+  // them every event is refused as already there.
+  {
+    Ingestor in(ledger.get(), enforcer::DefaultPriceTable());
+    ASSERT_TRUE(in.LoadCursors().ok());
+    IngestTree(in, dir);
+    EXPECT_EQ(in.stats().bytes, 0u);
+  }
+  {
+    Ingestor in(ledger.get(), enforcer::DefaultPriceTable());
+    IngestTree(in, dir);
+    EXPECT_EQ(in.committed(), 0u);
+    EXPECT_EQ(in.duplicates(), 7u);
+  }
+  ExpectCodexTotals(*ledger);
+  // Opening it again (now version 2) changes nothing.
+  ledger.reset();
+  ledger = OpenLedger(v1);
+  ExpectClaudeTotals(*ledger);
+}
+
+// A batch with a key twice, and a key already committed: each event once,
+// the result says which were new; names are shared, not repeated.
+TEST(MeterLedger, CommitReportsInsertedAndInternsNames) {
+  TempDir dir;
+  auto ledger = OpenLedger(dir / "ledger.sqlite");
+  auto event = [](const std::string& key, const std::string& session, int64_t ts) {
+    LedgerEvent e;
+    e.usage.key = key;
+    e.usage.provider = ProviderKind::kCodex;
+    e.usage.unix_ms = ts;
+    e.usage.client = "codex_exec";
+    e.usage.model = "gpt-test";
+    e.usage.session = session;
+    e.usage.cwd = "/home/u/p";
+    e.usage.tokens = {100, 0, 10, 0, 0, 0, 110};
+    e.cost.credits = 0.5;
+    e.source = "/logs/" + session + ".jsonl";
+    return e;
+  };
+  auto r = ledger->Commit({event("k1", "s1", 1000), event("k2", "s1", 2000), event("k1", "s1", 1000)}, {});
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->inserted, (std::vector<size_t>{0, 1}));
+  EXPECT_EQ(r->duplicates, 1u);
+  r = ledger->Commit({event("k2", "s1", 2000), event("k3", "s2", 3000)}, {});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->inserted, (std::vector<size_t>{1}));
+  EXPECT_EQ(r->duplicates, 1u);
+  // A second connection (another process) adds a name this one has not seen.
+  {
+    auto other = OpenLedger(dir / "ledger.sqlite");
+    ASSERT_TRUE(other->Commit({event("k4", "s3", 4000)}, {}).ok());
+  }
+  ASSERT_TRUE(ledger->Commit({event("k5", "s3", 5000)}, {}).ok());
+  EXPECT_EQ(ledger->TotalsSince(0)->events, 5);
+  EXPECT_EQ(ledger->TotalsSince(2500)->events, 3);
+  EXPECT_EQ(ledger->TotalsSince(0, ProviderKind::kCodex)->tokens.total, 5 * 110);
+  EXPECT_EQ(ledger->TotalsSince(0, ProviderKind::kClaude)->events, 0);
+  // provider, client, model, cwd once; s1..s3 and their three sources.
+  Stmt names(ledger->db(), "SELECT count(*) FROM names");
+  ASSERT_EQ(names.Step(), SQLITE_ROW);
+  EXPECT_EQ(names.Int(0), 4 + 3 + 3);
+  auto report = QueryReport(*ledger, ReportQuery{0, ReportBy::kSession, false});
+  ASSERT_EQ(report->rows.size(), 3u);
+  EXPECT_EQ(report->rows[0].group, "codex/s1");  // 2 events: most spend first, then by name
+  EXPECT_EQ(report->rows[1].group, "codex/s3");
+  EXPECT_EQ(report->rows[2].group, "codex/s2");
 }
 
 // --- the command line -------------------------------------------------------

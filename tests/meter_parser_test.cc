@@ -212,6 +212,50 @@ TEST(ClaudeParser, RepeatedRequestLinesCountOnce) {
   EXPECT_EQ(p.stats.repeats, 2u);
 }
 
+// Claude Code writes a line per content block, each with the usage known
+// then: the output count grows from one line of a request to the next. The
+// request counts its last (largest) usage, once, also across a restart.
+TEST(ClaudeParser, LaterLinesOfARequestAddWhatTheyGrew) {
+  std::vector<std::string> lines = Lines(ClaudeRealLines());
+  auto with_output = [&](int64_t out) {
+    std::string l = lines[0];
+    const std::string from = "\"output_tokens\":117";
+    size_t at = l.find(from);
+    EXPECT_NE(at, std::string::npos);
+    return l.replace(at, from.size(), "\"output_tokens\":" + std::to_string(out));
+  };
+  std::string text = Join({with_output(1), with_output(40), lines[1], with_output(117), with_output(117),
+                           with_output(40)});
+  Parsed p = ParseText(ProviderKind::kClaude, ClaudeRealLines(), text);
+  ASSERT_EQ(p.events.size(), 3u);  // 1, then +39, then +77
+  int64_t output = 0, total = 0;
+  for (const UsageEvent& e : p.events) output += e.tokens.output, total += e.tokens.total;
+  EXPECT_EQ(output, 117);
+  EXPECT_EQ(total, 1 + 576 + 12342 + 117);
+  EXPECT_EQ(p.events[0].tokens.cache_read, 12342);  // the first line has all of the input side
+  EXPECT_EQ(p.events[1].tokens.cache_read, 0);      // later ones only the output they add
+  EXPECT_EQ(p.events[1].tokens.output, 39);
+  EXPECT_EQ(p.events[1].key, "claude:msg_018kiwstHgeqNgrgECPooSo6:req_011CaggxfqM4mMStMeqm9CnX:12959");
+  EXPECT_EQ(p.stats.repeats, 2u);  // the second 117 and the smaller 40 after it
+
+  // A restart between the lines of a request: the saved state knows what was
+  // counted, so the next line adds only its growth.
+  auto first = MakeParser(ProviderKind::kClaude, ClaudeRealLines());
+  std::vector<UsageEvent> events;
+  FeedLines(*first, Join({with_output(1), lines[1]}), ParseSink{&events, nullptr});
+  std::string state = first->SaveState();
+  auto second = MakeParser(ProviderKind::kClaude, ClaudeRealLines());
+  ASSERT_EQ(events.size(), 1u);  // lines[1] is the user's line
+  ASSERT_TRUE(second->LoadState(state)) << state;
+  FeedLines(*second, Join({with_output(117), with_output(117)}), ParseSink{&events, nullptr});
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[1].tokens.output, 116);
+  EXPECT_EQ(events[1].tokens.total, 116);
+  EXPECT_EQ(second->stats().repeats, 1u);
+  EXPECT_FALSE(second->LoadState("{\"r\":[[\"k\",1]]}"));  // unreadable: refused, fresh state
+  EXPECT_EQ(second->SaveState(), "");
+}
+
 TEST(ClaudeParser, MalformedLinesAreCounted) {
   std::vector<std::string> lines = Lines(ClaudeRealLines());
   std::string text = lines[0].substr(0, lines[0].size() - 10) + "\n";  // cut usage line
