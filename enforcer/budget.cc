@@ -70,24 +70,33 @@ Rates CodexCredits(double in, double cached, double out) {
 
 }  // namespace
 
-Cost PriceUsage(const PriceTable& table, std::string_view model, const TokenCounts& tokens,
-                bool codex_style, bool fast) {
-  const ModelPrice* price = nullptr;
+const ModelPrice& MatchPrice(const PriceTable& table, std::string_view model, bool codex_style,
+                             bool* unknown) {
   for (const ModelPrice& m : table.models) {
     if (!m.match.empty() && ContainsNoCase(model, m.match)) {
-      price = &m;
-      break;
+      *unknown = false;
+      return m;
     }
   }
+  *unknown = true;
+  return codex_style ? table.fallback_codex : table.fallback_claude;
+}
+
+Cost PriceWith(const PriceTable& table, const ModelPrice& price, bool unknown,
+               const TokenCounts& tokens, bool codex_style, bool fast) {
   Cost cost;
-  if (!price) {
-    price = codex_style ? &table.fallback_codex : &table.fallback_claude;
-    cost.unknown_model = true;
-  }
+  cost.unknown_model = unknown;
   double factor = fast ? table.fast_multiplier : 1.0;
-  if (price->credits) cost.credits = PriceIn(*price->credits, tokens, codex_style) / 1e6 * factor;
-  if (price->usd) cost.usd = PriceIn(*price->usd, tokens, codex_style) / 1e6 * factor;
+  if (price.credits) cost.credits = PriceIn(*price.credits, tokens, codex_style) / 1e6 * factor;
+  if (price.usd) cost.usd = PriceIn(*price.usd, tokens, codex_style) / 1e6 * factor;
   return cost;
+}
+
+Cost PriceUsage(const PriceTable& table, std::string_view model, const TokenCounts& tokens,
+                bool codex_style, bool fast) {
+  bool unknown = false;
+  const ModelPrice& price = MatchPrice(table, model, codex_style, &unknown);
+  return PriceWith(table, price, unknown, tokens, codex_style, fast);
 }
 
 PriceTable DefaultPriceTable() {

@@ -86,6 +86,13 @@ struct Cost {
 /// (see above): true when `input` includes `cached_input`.
 Cost PriceUsage(const PriceTable& table, std::string_view model, const TokenCounts& tokens,
                 bool codex_style, bool fast);
+/// PriceUsage in two steps, for a caller that prices many events of one model:
+/// the table's entry for `model` (the first whose match is in its name, case
+/// aside; else the fallback, with *unknown set), then the price of `tokens`.
+const ModelPrice& MatchPrice(const PriceTable& table, std::string_view model, bool codex_style,
+                             bool* unknown);
+Cost PriceWith(const PriceTable& table, const ModelPrice& price, bool unknown,
+               const TokenCounts& tokens, bool codex_style, bool fast);
 
 /// The shipped defaults: Codex credits per million tokens (GPT-5.5, GPT-5.4,
 /// GPT-5.3-Codex ...), Claude USD per million (Opus, Sonnet, Haiku).

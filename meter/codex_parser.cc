@@ -9,6 +9,10 @@
 #include <nlohmann/json.hpp>
 
 #include <cstring>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include <string>
 
 #include "meter/json_scan.h"
@@ -80,22 +84,36 @@ std::string_view NextType(std::string_view head, size_t* from) {
   static constexpr char kType[] = "\"type\":\"";
   constexpr size_t kLen = sizeof kType - 1;
   const char* d = head.data();
+  const size_t n = head.size();
   size_t at = *from;
-  while (at + kLen <= head.size()) {
-    const void* q = std::memchr(d + at, '"', head.size() - kLen + 1 - at);
-    if (!q) return {};
-    at = static_cast<size_t>(static_cast<const char*>(q) - d);
-    if (std::memcmp(d + at, kType, kLen) != 0) {
-      ++at;
-      continue;
+  auto match = [&](size_t i) { return std::memcmp(d + i, kType, kLen) == 0; };
+  size_t hit = std::string_view::npos;
+#if defined(__SSE2__)
+  // Candidates: a quote followed by a 't', 16 positions at a time.
+  const __m128i quote = _mm_set1_epi8('"'), t = _mm_set1_epi8('t');
+  for (; hit == std::string_view::npos && at + 16 + kLen <= n; at += 16) {
+    __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(d + at));
+    __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(d + at + 1));
+    unsigned m = static_cast<unsigned>(
+        _mm_movemask_epi8(_mm_and_si128(_mm_cmpeq_epi8(a, quote), _mm_cmpeq_epi8(b, t))));
+    while (m) {
+      size_t i = at + static_cast<size_t>(__builtin_ctz(m));
+      m &= m - 1;
+      if (match(i)) {
+        hit = i;
+        break;
+      }
     }
-    size_t start = at + kLen;
-    size_t end = head.find('"', start);
-    if (end == std::string_view::npos) return {};
-    *from = end + 1;
-    return head.substr(start, end - start);
   }
-  return {};
+#endif
+  for (; hit == std::string_view::npos && at + kLen <= n; ++at)
+    if (d[at] == '"' && match(at)) hit = at;
+  if (hit == std::string_view::npos) return {};
+  size_t start = hit + kLen;
+  size_t end = head.find('"', start);
+  if (end == std::string_view::npos) return {};
+  *from = end + 1;
+  return head.substr(start, end - start);
 }
 
 LineKind Classify(std::string_view line) {
@@ -113,15 +131,15 @@ LineKind Classify(std::string_view line) {
   return LineKind::kOther;
 }
 
-// Everything read from a Codex line, in one pass (js::Extract).
+// Everything read from a Codex line, in one pass (js::Extract). The rate
+// limits are taken whole and read apart only when their text changed: Codex
+// repeats them on every token_count line, and they change a few times an hour.
 enum Field {
   kTimestamp, kType, kPayloadType,
   kMetaId, kMetaSessionId, kOriginator, kCwd,               // session_meta
   kModel, kServiceTier,                                     // turn_context (and kCwd)
-  kInfo, kTotalUsage, kLastUsage,                           // token_count
-  kPrimaryUsed, kPrimaryWindow, kPrimaryResets,
-  kSecondaryUsed, kSecondaryWindow, kSecondaryResets, kCreditsBalance, kRateLimits, kPayload,
-  kFieldCount
+  kInfo, kTotalUsage, kLastUsage, kRateLimits,              // token_count
+  kPayload, kFieldCount
 };
 
 const js::Paths& CodexPaths() {
@@ -130,10 +148,20 @@ const js::Paths& CodexPaths() {
       "payload.id", "payload.session_id", "payload.originator", "payload.cwd",
       "payload.model", "payload.service_tier",
       "payload.info", "payload.info.total_token_usage", "payload.info.last_token_usage",
-      "payload.rate_limits.primary.used_percent", "payload.rate_limits.primary.window_minutes",
-      "payload.rate_limits.primary.resets_at", "payload.rate_limits.secondary.used_percent",
-      "payload.rate_limits.secondary.window_minutes", "payload.rate_limits.secondary.resets_at",
-      "payload.rate_limits.credits.balance", "payload.rate_limits", "payload"};
+      "payload.rate_limits", "payload"};
+  return paths;
+}
+
+enum LimitField {
+  kPrimaryUsed, kPrimaryWindow, kPrimaryResets, kSecondaryUsed, kSecondaryWindow, kSecondaryResets,
+  kCreditsBalance, kLimitFieldCount
+};
+
+const js::Paths& LimitPaths() {
+  static const js::Paths paths{"primary.used_percent",   "primary.window_minutes",
+                               "primary.resets_at",      "secondary.used_percent",
+                               "secondary.window_minutes", "secondary.resets_at",
+                               "credits.balance"};
   return paths;
 }
 
@@ -150,7 +178,7 @@ class CodexParser : public LineParser {
       return;
     }
     std::string_view f[kFieldCount];
-    static_assert(kFieldCount == 21);
+    static_assert(kFieldCount == 14);
     if (!js::Extract(line, CodexPaths(), f)) {
       ++stats_.malformed;
       return;
@@ -223,7 +251,7 @@ class CodexParser : public LineParser {
     int64_t when = 0;
     if (auto t = ParseIsoTime(Unquoted(f[kTimestamp]))) when = *t;
     if (sink.limits && !f[kRateLimits].empty() && f[kRateLimits].front() == '{')
-      sink.limits->push_back(Limits(f, when));
+      sink.limits->push_back(Limits(f[kRateLimits], when));
     std::string_view info = f[kInfo];
     if (info.empty() || js::IsNull(info)) return;  // a rate-limits-only update
     TokenCounts total;
@@ -261,17 +289,24 @@ class CodexParser : public LineParser {
     if (sink.events) sink.events->push_back(std::move(e));
   }
 
-  RateLimits Limits(const std::string_view* f, int64_t when) const {
-    RateLimits r;
+  RateLimits Limits(std::string_view raw, int64_t when) {
+    if (raw != limits_text_) {
+      limits_text_.assign(raw);
+      limits_ = {};
+      std::string_view f[kLimitFieldCount];
+      if (js::Extract(raw, LimitPaths(), f)) {
+        limits_.primary_used_percent = js::Number(f[kPrimaryUsed]);
+        limits_.primary_window_minutes = js::Int(f[kPrimaryWindow]);
+        limits_.primary_resets_at = js::Int(f[kPrimaryResets]);
+        limits_.secondary_used_percent = js::Number(f[kSecondaryUsed]);
+        limits_.secondary_window_minutes = js::Int(f[kSecondaryWindow]);
+        limits_.secondary_resets_at = js::Int(f[kSecondaryResets]);
+        limits_.credits_balance = js::Number(f[kCreditsBalance]);
+      }
+    }
+    RateLimits r = limits_;
     r.unix_ms = when;
     r.session = session_;
-    r.primary_used_percent = js::Number(f[kPrimaryUsed]);
-    r.primary_window_minutes = js::Int(f[kPrimaryWindow]);
-    r.primary_resets_at = js::Int(f[kPrimaryResets]);
-    r.secondary_used_percent = js::Number(f[kSecondaryUsed]);
-    r.secondary_window_minutes = js::Int(f[kSecondaryWindow]);
-    r.secondary_resets_at = js::Int(f[kSecondaryResets]);
-    r.credits_balance = js::Number(f[kCreditsBalance]);
     return r;
   }
 
@@ -279,6 +314,8 @@ class CodexParser : public LineParser {
   std::string session_, client_, cwd_, model_;
   bool fast_ = false;
   TokenCounts prev_;
+  std::string limits_text_;  // the rate limits last read apart, and what they said
+  RateLimits limits_;
 };
 
 }  // namespace

@@ -80,8 +80,13 @@ void Ingestor::Release(const std::string& path) {
 void Ingestor::Queue(File& f, std::vector<UsageEvent>& events, std::vector<RateLimits>& limits) {
   for (UsageEvent& u : events) {
     LedgerEvent e;
-    e.cost = enforcer::PriceUsage(prices_, u.model, u.tokens, u.provider == ProviderKind::kCodex,
-                                  u.fast);
+    const bool codex = u.provider == ProviderKind::kCodex;
+    if (!price_ || u.model != price_model_ || codex != price_codex_) {
+      price_ = &enforcer::MatchPrice(prices_, u.model, codex, &price_unknown_);
+      price_model_ = u.model;
+      price_codex_ = codex;
+    }
+    e.cost = enforcer::PriceWith(prices_, *price_, price_unknown_, u.tokens, codex, u.fast);
     e.usage = std::move(u);
     e.source = f.cursor.path;
     if (annotate_) annotate_(e);

@@ -77,6 +77,11 @@ class Ingestor {
 
   Ledger* ledger_;
   enforcer::PriceTable prices_;
+  // The price entry of the last model priced (events come in runs of one model).
+  const enforcer::ModelPrice* price_ = nullptr;
+  std::string price_model_;
+  bool price_codex_ = false;
+  bool price_unknown_ = false;
   std::function<void(LedgerEvent&)> annotate_;
   std::function<void(const std::vector<LedgerEvent>&)> on_committed_;
   std::function<void(const RateLimits&)> on_limits_;
