@@ -184,12 +184,15 @@ class ClaudeParser : public LineParser {
     if (sink.events) sink.events->push_back(std::move(e));
   }
 
+  // A request not seen before.
   void Remember(const std::string& key, const TokenCounts& t) {
     counted_[key] = t;
-    Touch(key);
+    recent_.push_back(key);
+    if (recent_.size() > kSavedRequests) recent_.pop_front();
   }
 
-  // Keeps `recent_` the last kSavedRequests distinct requests, newest last.
+  // A request seen again: it becomes the newest. `recent_` keeps the last
+  // kSavedRequests distinct requests, newest last.
   void Touch(const std::string& key) {
     if (!recent_.empty() && recent_.back() == key) return;
     for (auto it = recent_.begin(); it != recent_.end(); ++it) {

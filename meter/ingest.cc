@@ -5,7 +5,12 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <optional>
+#include <mutex>
+#include <thread>
 
 namespace dormant::meter {
 
@@ -31,10 +36,97 @@ class Fd {
 
 }  // namespace
 
+// The bulk mode's writer: commits batches in order on its own thread, into
+// the transaction BeginBulk() opened, ending and reopening it where a batch
+// asks (every commit_bytes of log read).
+class Ingestor::Writer {
+ public:
+  struct Batch {
+    std::vector<LedgerEvent> events;
+    std::vector<FileCursor> cursors;
+    std::vector<RateLimits> limits;
+    bool cycle = false;  // commit the transaction after this batch, open the next
+  };
+
+  explicit Writer(Ledger* ledger) : ledger_(ledger), thread_([this] { Run(); }) {}
+  ~Writer() { Finish(); }
+
+  // Queues a batch (waits while two are queued); the first error so far, if any.
+  Expected<void> Push(Batch batch) {
+    std::unique_lock lock(mu_);
+    room_.wait(lock, [&] { return queue_.size() < 2 || error_; });
+    if (error_) return *error_;
+    queue_.push_back(std::move(batch));
+    work_.notify_one();
+    return {};
+  }
+
+  // Writes what is queued and stops the thread; the first error, if any.
+  Expected<void> Finish() {
+    {
+      std::lock_guard lock(mu_);
+      done_ = true;
+      work_.notify_one();
+    }
+    if (thread_.joinable()) thread_.join();
+    if (error_) return *error_;
+    return {};
+  }
+
+  size_t duplicates() const { return duplicates_; }  // after Finish()
+  size_t committed() const { return committed_; }
+
+ private:
+  void Run() {
+    for (;;) {
+      Batch b;
+      {
+        std::unique_lock lock(mu_);
+        work_.wait(lock, [&] { return !queue_.empty() || done_; });
+        if (queue_.empty()) return;
+        b = std::move(queue_.front());
+        queue_.pop_front();
+        room_.notify_one();
+      }
+      Expected<void> ok = Write(b);
+      if (!ok) {
+        std::lock_guard lock(mu_);
+        error_ = ok.error();
+        queue_.clear();
+        room_.notify_all();
+        return;
+      }
+    }
+  }
+
+  Expected<void> Write(const Batch& b) {
+    auto r = ledger_->Commit(b.events, b.cursors, b.limits);
+    if (!r) return r.error();
+    duplicates_ += r->duplicates;
+    committed_ += r->inserted.size();
+    if (b.cycle) {
+      if (auto ok = ledger_->End(); !ok) return ok;
+      if (auto ok = ledger_->Begin(); !ok) return ok;
+    }
+    return {};
+  }
+
+  Ledger* ledger_;
+  std::mutex mu_;
+  std::condition_variable work_, room_;
+  std::deque<Batch> queue_;
+  std::optional<Error> error_;
+  bool done_ = false;
+  size_t duplicates_ = 0, committed_ = 0;
+  std::thread thread_;  // last: starts once the rest is built
+};
+
 Ingestor::Ingestor(Ledger* ledger, enforcer::PriceTable prices)
     : ledger_(ledger), prices_(std::move(prices)) {}
 
-Ingestor::~Ingestor() = default;
+Ingestor::~Ingestor() {
+  if (writer_) (void)EndBulk();
+}
 
 Expected<void> Ingestor::LoadCursors() {
   auto cursors = ledger_->Cursors();
@@ -166,18 +258,27 @@ Expected<Ingestor::FileResult> Ingestor::IngestFile(const std::string& path, Pro
 }
 
 Expected<void> Ingestor::BeginBulk(size_t commit_bytes) {
+  if (bulk_) return {};
   if (auto ok = Flush(); !ok) return ok;
+  if (auto ok = ledger_->Begin(); !ok) return ok;
   bulk_ = true;
   bulk_commit_bytes_ = commit_bytes;
   bulk_bytes_ = 0;
-  return ledger_->Begin();
+  writer_ = std::make_unique<Writer>(ledger_);
+  return {};
 }
 
 Expected<void> Ingestor::EndBulk() {
   if (!bulk_) return {};
-  auto ok = Flush();
+  auto flushed = Flush();
+  auto finished = writer_->Finish();
+  duplicates_ += writer_->duplicates();
+  committed_ += writer_->committed();
+  writer_.reset();
   bulk_ = false;
-  if (!ok) return ok;
+  // A failed commit has rolled its transaction back already (Ledger::Commit).
+  if (!flushed) return flushed;
+  if (!finished) return finished;
   return ledger_->End();
 }
 
@@ -186,6 +287,17 @@ Expected<void> Ingestor::Flush() {
   std::vector<FileCursor> cursors;
   cursors.reserve(pending_cursors_.size());
   for (auto& [path, c] : pending_cursors_) cursors.push_back(c);
+  if (writer_) {
+    Writer::Batch b{std::move(pending_), std::move(cursors), std::move(pending_limits_), false};
+    pending_.clear();
+    pending_limits_.clear();
+    pending_cursors_.clear();
+    if (bulk_bytes_ >= bulk_commit_bytes_) {
+      bulk_bytes_ = 0;
+      b.cycle = true;
+    }
+    return writer_->Push(std::move(b));
+  }
   auto r = ledger_->Commit(pending_, cursors, pending_limits_);
   if (!r) return r.error();
   duplicates_ += r->duplicates;

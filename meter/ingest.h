@@ -52,8 +52,13 @@ class Ingestor {
   /// Commits the pending batch.
   Expected<void> Flush();
   /// Bulk mode (import, benchmark): batches go into one long transaction,
-  /// committed every `commit_bytes` of log read and by EndBulk(). Callbacks
-  /// then see events before their commit.
+  /// committed every `commit_bytes` of log read and by EndBulk(), and are
+  /// written by a second thread while this one reads and parses on (a
+  /// pipeline: the wall time is the longer of the two, not their sum; at most
+  /// two batches wait, so memory stays bounded). Until EndBulk() the ledger
+  /// belongs to that thread: the caller must not use it. Only the annotate
+  /// callback is called in bulk mode. An error of the writer is returned by
+  /// the next Flush() or IngestFile(), and by EndBulk().
   Expected<void> BeginBulk(size_t commit_bytes = 256u << 20);
   Expected<void> EndBulk();
   /// Drops the in-memory parser of `path` (its state stays in the cursor).
@@ -71,6 +76,7 @@ class Ingestor {
     FileCursor cursor;
     std::unique_ptr<LineParser> parser;
   };
+  class Writer;  // the bulk mode's writing thread
   File& FileFor(const std::string& path, ProviderKind kind);
   LineParser& ParserFor(File& f);
   void Queue(File& f, std::vector<UsageEvent>& events, std::vector<RateLimits>& limits);
@@ -93,6 +99,7 @@ class Ingestor {
   ParseStats stats_;
   size_t duplicates_ = 0;
   bool bulk_ = false;
+  std::unique_ptr<Writer> writer_;
   size_t bulk_commit_bytes_ = 0;
   size_t bulk_bytes_ = 0;
   size_t committed_ = 0;

@@ -105,6 +105,52 @@ TEST(MeterLedger, AllSamplesExactTotals) {
   EXPECT_TRUE(std::filesystem::exists(dir / "state/dormant/ledger.sqlite-wal"));
 }
 
+// Bulk mode commits on a second thread while the first parses on: the same
+// ledger as one file at a time, across many batches and transaction cycles,
+// and a second bulk pass over the same files adds nothing.
+TEST(MeterLedger, BulkPipelineEqualsOneFileAtATime) {
+  TempDir dir;
+  const std::string sample = ReadAll(dormant::testing::CodexSample2());
+  const std::string id = "01a20ef3-aaf8-7b31-ae43-693bd7daac61";
+  std::vector<std::string> files;
+  for (int i = 0; i < 1500; ++i) {  // 2 events each: 3000 events, 3 batches and more
+    char fresh[40];
+    std::snprintf(fresh, sizeof fresh, "01a20ef3-aaf8-7b31-ae43-%012d", i);
+    std::string text = sample;
+    for (size_t at = text.find(id); at != std::string::npos; at = text.find(id, at + 1))
+      text.replace(at, id.size(), fresh);
+    files.push_back(dir / ("codex/sessions/2026/11/24/rollout-2026-11-24T19-06-19-" + std::string(fresh) +
+                           ".jsonl"));
+    WriteFile(files.back(), text);
+  }
+  auto one = OpenLedger(dir / "one.sqlite");
+  auto bulk = OpenLedger(dir / "bulk.sqlite");
+  ASSERT_TRUE(one && bulk);
+  Ingestor a(one.get(), enforcer::DefaultPriceTable());
+  for (const std::string& f : files) ASSERT_TRUE(a.IngestFile(f, ProviderKind::kCodex).ok());
+  for (int pass = 0; pass < 2; ++pass) {
+    Ingestor b(bulk.get(), enforcer::DefaultPriceTable());
+    ASSERT_TRUE(b.LoadCursors().ok());
+    ASSERT_TRUE(b.BeginBulk(/*commit_bytes=*/1 << 20).ok());  // a transaction cycle every MiB
+    for (const std::string& f : files) {
+      ASSERT_TRUE(b.IngestFile(f, ProviderKind::kCodex, /*flush=*/false).ok());
+      b.Release(f);
+    }
+    ASSERT_TRUE(b.EndBulk().ok());
+    EXPECT_EQ(b.committed(), pass == 0 ? 3000u : 0u);
+    EXPECT_EQ(b.duplicates(), 0u);  // the cursors say there is nothing new to read
+  }
+  auto ta = one->TotalsSince(0), tb = bulk->TotalsSince(0);
+  ASSERT_TRUE(ta.ok() && tb.ok());
+  EXPECT_EQ(ta->events, 3000);
+  EXPECT_EQ(tb->events, ta->events);
+  EXPECT_EQ(tb->tokens, ta->tokens);
+  EXPECT_DOUBLE_EQ(tb->credits, ta->credits);
+  auto cursors = bulk->Cursors();
+  ASSERT_TRUE(cursors.ok());
+  EXPECT_EQ(cursors->size(), files.size());
+}
+
 TEST(MeterLedger, RestartReadsNothingAgain) {
   TempDir dir;
   LayOutSamples(dir);
