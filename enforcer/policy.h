@@ -61,6 +61,11 @@ struct SandboxPolicy {
   std::vector<ProviderMatcher> deny_exec;
 };
 
+/// [notify]: desktop notifications of warnings and of budget actions.
+struct NotifyPolicy {
+  bool desktop = true;
+};
+
 struct Policy {
   IdlePolicy idle;
   std::vector<ProviderMatcher> providers;
@@ -69,6 +74,7 @@ struct Policy {
   /// [[budget]], [budget_idle], [plan], [[price]] and [prices]: spending
   /// limits and the price table (shipped prices unless a file changes them).
   BudgetPolicy budget;
+  NotifyPolicy notify;
 
   Duration SuspendAfter(const ProviderMatcher& m) const {
     return m.suspend_after.value_or(idle.suspend_after);

@@ -418,6 +418,18 @@ void AddPriceKeys(std::vector<KeySpec>& keys) {
   }
 }
 
+void AddNotifyKeys(std::vector<KeySpec>& keys) {
+  // Notifications on is the stricter side: an admin may lock them on (users
+  // then cannot silence dormant's warnings), while locking them off, which
+  // would hide why a provider was ended, is not a tightening.
+  keys.push_back(PolicyKey(
+      "notify.desktop", KeyType::kBool, [](auto& p) -> auto& { return p.notify.desktop; },
+      Strict::kTrue,
+      "desktop notifications of warnings (idle.warn_after, budget.warn_at) and of providers "
+      "ended or stopped by a budget",
+      "false"));
+}
+
 std::vector<KeySpec> BuildSchema() {
   std::vector<KeySpec> keys;
   AddIdleKeys(keys);
@@ -425,6 +437,7 @@ std::vector<KeySpec> BuildSchema() {
   AddPowerAndSandboxKeys(keys);
   AddBudgetKeys(keys);
   AddPriceKeys(keys);
+  AddNotifyKeys(keys);
   return keys;
 }
 

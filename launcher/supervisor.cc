@@ -21,9 +21,11 @@
 #include "launcher/control.h"
 #include "launcher/guardian.h"
 #include "launcher/metering.h"
+#include "launcher/notify.h"
 #include "platform/freezer.h"
 #include "platform/gate.h"
 #include "platform/idle_factory.h"
+#include "platform/notifier.h"
 #include "platform/power_source.h"
 #include "platform/process_table.h"
 #include "platform/process_watcher.h"
@@ -197,7 +199,8 @@ class Supervisor : public platform::IdleSource::Listener, public platform::Power
   const enforcer::Policy& policy() const { return enforcer_.policy(); }
 
   void Feed(const Event& e);
-  void Perform(const std::vector<Action>& actions);
+  void Perform(const std::vector<Action>& actions, const Event* cause = nullptr);
+  void Notify(const std::vector<Action>& actions, const Event* cause);
   void ArmDeadline();
   void Rescan();
   void Learn(int pid);
@@ -237,6 +240,7 @@ class Supervisor : public platform::IdleSource::Listener, public platform::Power
   std::unique_ptr<platform::PowerSource> power_;
   uv_timer_t idle_retry_{};
   std::unique_ptr<Metering> metering_;
+  std::unique_ptr<platform::Notifier> notifier_;  // [notify] desktop
 
   uv_signal_t signals_[5];
   uv_timer_t deadline_{}, scan_{}, shutdown_timer_{};
@@ -254,7 +258,7 @@ class Supervisor : public platform::IdleSource::Listener, public platform::Power
 
 void Supervisor::Feed(const Event& e) {
   Duration idle_before = enforcer_.IdleFor(Now());
-  Perform(enforcer_.OnEvent(e, Now()));
+  Perform(enforcer_.OnEvent(e, Now()), &e);
   if (metering_ && enforcer_.IdleFor(Now()) < idle_before) {
     metering_->OnActivity();
     metering_->CloseInterval("idle", "user");
@@ -431,7 +435,17 @@ void Supervisor::ArmDeadline() {
   }, wait.count(), 0);
 }
 
-void Supervisor::Perform(const std::vector<Action>& actions) {
+// Desktop notifications (launcher/notify.h says what is notified).
+void Supervisor::Notify(const std::vector<Action>& actions, const Event* cause) {
+  if (!policy().notify.desktop || finishing_) return;
+  std::vector<Notice> notices = NoticesFor(cause, actions);
+  if (notices.empty()) return;
+  if (!notifier_) notifier_ = platform::CreateNotifier(&loop_);  // turned on by a reload
+  // Never waits; a failure has been logged once by the notifier.
+  for (const Notice& n : notices) (void)notifier_->Notify(n.subject, n.summary, n.body, n.urgency);
+}
+
+void Supervisor::Perform(const std::vector<Action>& actions, const Event* cause) {
   for (const Action& a : actions) {
     if (a.kind == Action::Kind::kWarn) {
       spdlog::warn("{}", a.reason);
@@ -477,6 +491,7 @@ void Supervisor::Perform(const std::vector<Action>& actions) {
                    done.error().message);
     }
   }
+  Notify(actions, cause);
 }
 
 std::vector<int> Supervisor::TreePids() {
@@ -603,6 +618,7 @@ void Supervisor::Shutdown() {
   if (watch_poll_on_) uv_close(reinterpret_cast<uv_handle_t*>(&watch_poll_), nullptr);
   if (control_) control_->Close();
   if (metering_) metering_->Close();
+  if (notifier_) notifier_->Close();  // what was sent is flushed to the bus
   guardian_.Close();
 }
 
@@ -808,6 +824,8 @@ int Supervisor::Run() {
       spdlog::warn("power events unavailable: {}", r.error().message);
     }
   }
+  // Connect now, so a missing notification daemon is reported at start.
+  if (policy().notify.desktop) notifier_ = platform::CreateNotifier(&loop_);
   metering_ = std::make_unique<Metering>(&loop_, Metering::Hooks{
       // "Idle" for the ledger: no input for at least [idle] network_after.
       [this] { return enforcer_.IdleFor(Now()) >= policy().idle.network_after; },

@@ -88,6 +88,14 @@ TEST(PolicyStrictness, OrderedEnumsSupersetsAndFixed) {
   EXPECT_FALSE(IsAtLeastAsStrict(source, Value(std::string("manual")), Value(std::string("x11"))));
 }
 
+TEST(PolicyStrictness, NotificationsOnIsStricter) {
+  const KeySpec& desktop = *FindKey("notify.desktop");
+  EXPECT_TRUE(IsAtLeastAsStrict(desktop, Value(true), Value(true)));
+  EXPECT_TRUE(IsAtLeastAsStrict(desktop, Value(true), Value(false)));
+  EXPECT_FALSE(IsAtLeastAsStrict(desktop, Value(false), Value(true)));
+  EXPECT_EQ(enforcer::Policy().notify.desktop, true);
+}
+
 TEST(PolicyStrictness, WiderBudgetWindows) {
   auto w = [](std::string_view text) {
     enforcer::BudgetWindow out;
