@@ -105,7 +105,10 @@ class Ingestor::Writer {
     duplicates_ += r->duplicates;
     committed_ += r->inserted.size();
     if (b.cycle) {
+      // Commit, and checkpoint here, beside the parsing, rather than all at
+      // the close.
       if (auto ok = ledger_->End(); !ok) return ok;
+      if (auto ok = ledger_->Checkpoint(); !ok) return ok;
       if (auto ok = ledger_->Begin(); !ok) return ok;
     }
     return {};

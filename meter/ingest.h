@@ -59,7 +59,7 @@ class Ingestor {
   /// belongs to that thread: the caller must not use it. Only the annotate
   /// callback is called in bulk mode. An error of the writer is returned by
   /// the next Flush() or IngestFile(), and by EndBulk().
-  Expected<void> BeginBulk(size_t commit_bytes = 256u << 20);
+  Expected<void> BeginBulk(size_t commit_bytes = 32u << 20);
   Expected<void> EndBulk();
   /// Drops the in-memory parser of `path` (its state stays in the cursor).
   void Release(const std::string& path);

@@ -444,6 +444,12 @@ Expected<void> Ledger::End() {
   return {};
 }
 
+Expected<void> Ledger::Checkpoint() {
+  int rc = sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  if (rc != SQLITE_OK) return Error{5, std::string("checkpoint: ") + sqlite3_errmsg(db_)};
+  return {};
+}
+
 Expected<Ledger::CommitResult> Ledger::Write(const std::vector<LedgerEvent>& events,
                                              const std::vector<FileCursor>& cursors,
                                              const std::vector<RateLimits>& limits) {

@@ -88,6 +88,9 @@ class Ledger {
   /// offsets with it), never part of it.
   Expected<void> Begin();
   Expected<void> End();
+  /// Copies what the WAL holds into the database file now (a passive
+  /// checkpoint: it waits for no reader), so closing has little left to do.
+  Expected<void> Checkpoint();
 
   Expected<std::vector<FileCursor>> Cursors();
   Expected<std::optional<RateLimits>> LatestRateLimits();
