@@ -87,14 +87,12 @@ int Import(meter::Ledger& ledger) {
     std::fprintf(stderr, "dormant report: %s\n", ok.error().message.c_str());
     return 1;
   }
-  for (const meter::LogRoot& root : meter::DefaultLogRoots()) {
-    for (const std::string& path : meter::ListLogFiles(root.dir)) {
-      auto r = ingestor.IngestFile(path, root.kind, /*flush=*/false);
-      if (!r) std::fprintf(stderr, "dormant report: %s\n", r.error().message.c_str());
-      ingestor.Release(path);
-      ++files;
-    }
-  }
+  std::vector<std::pair<std::string, meter::ProviderKind>> list;
+  for (const meter::LogRoot& root : meter::DefaultLogRoots())
+    for (const std::string& path : meter::ListLogFiles(root.dir)) list.emplace_back(path, root.kind);
+  auto imported = ingestor.Import(list, meter::ImportThreads());
+  for (const Error& e : imported.errors) std::fprintf(stderr, "dormant report: %s\n", e.message.c_str());
+  files = imported.files;
   if (auto ok = ingestor.EndBulk(); !ok) {
     std::fprintf(stderr, "dormant report: %s\n", ok.error().message.c_str());
     return 1;

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
@@ -17,7 +18,7 @@ namespace dormant::meter {
 namespace {
 
 constexpr size_t kChunk = 1 << 20;           // read size; also the smallest buffer
-constexpr size_t kBatchEvents = 1024;        // commit a batch at least this often (memory)
+constexpr size_t kBatchEvents = 512;         // commit a batch at least this often (memory)
 constexpr size_t kBatchCursors = 512;
 
 class Fd {
@@ -124,6 +125,11 @@ class Ingestor::Writer {
   std::thread thread_;  // last: starts once the rest is built
 };
 
+unsigned ImportThreads() {
+  unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : std::min(n, 2u);
+}
+
 Ingestor::Ingestor(Ledger* ledger, enforcer::PriceTable prices)
     : ledger_(ledger), prices_(std::move(prices)) {}
 
@@ -172,36 +178,101 @@ void Ingestor::Release(const std::string& path) {
   if (it != files_.end()) it->second.parser.reset();
 }
 
-void Ingestor::Queue(File& f, std::vector<UsageEvent>& events, std::vector<RateLimits>& limits) {
+void Ingestor::Queue(Lane& lane, File& f, std::vector<UsageEvent>& events,
+                     std::vector<RateLimits>& limits) {
   for (UsageEvent& u : events) {
     LedgerEvent e;
     const bool codex = u.provider == ProviderKind::kCodex;
-    if (!price_ || u.model != price_model_ || codex != price_codex_) {
-      price_ = &enforcer::MatchPrice(prices_, u.model, codex, &price_unknown_);
-      price_model_ = u.model;
-      price_codex_ = codex;
+    if (!lane.price || u.model != lane.price_model || codex != lane.price_codex) {
+      lane.price = &enforcer::MatchPrice(prices_, u.model, codex, &lane.price_unknown);
+      lane.price_model = u.model;
+      lane.price_codex = codex;
     }
-    e.cost = enforcer::PriceWith(prices_, *price_, price_unknown_, u.tokens, codex, u.fast);
+    e.cost = enforcer::PriceWith(prices_, *lane.price, lane.price_unknown, u.tokens, codex, u.fast);
     e.usage = std::move(u);
     e.source = f.cursor.path;
     if (annotate_) annotate_(e);
-    pending_.push_back(std::move(e));
+    lane.pending.push_back(std::move(e));
   }
   events.clear();
-  for (RateLimits& r : limits) pending_limits_.push_back(std::move(r));
+  for (RateLimits& r : limits) lane.limits.push_back(std::move(r));
   limits.clear();
   f.cursor.state = f.parser->SaveState();
-  pending_cursors_[f.cursor.path] = f.cursor;
+  lane.cursors[f.cursor.path] = f.cursor;
 }
 
 Expected<Ingestor::FileResult> Ingestor::IngestFile(const std::string& path, ProviderKind kind,
                                                     bool flush) {
+  auto r = Read(lane_, FileFor(path, kind));
+  stats_ += lane_.stats;
+  lane_.stats = {};
+  if (!r) return r;
+  if (flush || lane_.pending.size() >= kBatchEvents || lane_.cursors.size() >= kBatchCursors) {
+    if (auto ok = FlushLane(lane_); !ok) return ok.error();
+  }
+  return r;
+}
+
+Ingestor::ImportResult Ingestor::Import(const std::vector<std::pair<std::string, ProviderKind>>& files,
+                                        unsigned threads) {
+  ImportResult result;
+  if (!writer_ || threads <= 1) {
+    for (const auto& [path, kind] : files) {
+      auto r = IngestFile(path, kind, /*flush=*/false);
+      Release(path);
+      if (r) ++result.files;
+      else result.errors.push_back(r.error());
+    }
+    if (auto ok = Flush(); !ok) result.errors.push_back(ok.error());
+    return result;
+  }
+  // Every file's entry made here, before the threads: each thread then
+  // touches only the entries it was handed (a map's nodes never move).
+  std::vector<File*> entries;
+  entries.reserve(files.size());
+  for (const auto& [path, kind] : files) entries.push_back(&FileFor(path, kind));
+  std::atomic<size_t> next{0};
+  std::atomic<bool> stop{false};
+  std::mutex mu;  // guards result
+  auto work = [&](Lane& lane) {
+    for (size_t i; !stop && (i = next++) < entries.size();) {
+      File& f = *entries[i];
+      auto r = Read(lane, f);
+      f.parser.reset();
+      Expected<void> flushed;
+      if (lane.pending.size() >= kBatchEvents || lane.cursors.size() >= kBatchCursors)
+        flushed = FlushLane(lane);
+      std::lock_guard lock(mu);
+      if (r) ++result.files;
+      else result.errors.push_back(r.error());
+      if (!flushed) {
+        result.errors.push_back(flushed.error());
+        stop = true;
+      }
+    }
+    if (auto ok = FlushLane(lane); !ok) {
+      std::lock_guard lock(mu);
+      result.errors.push_back(ok.error());
+    }
+  };
+  std::vector<Lane> lanes(threads - 1);
+  std::vector<std::thread> running;
+  for (Lane& lane : lanes) running.emplace_back(work, std::ref(lane));
+  work(lane_);
+  for (std::thread& t : running) t.join();
+  stats_ += lane_.stats;
+  lane_.stats = {};
+  for (Lane& lane : lanes) stats_ += lane.stats;
+  return result;
+}
+
+Expected<Ingestor::FileResult> Ingestor::Read(Lane& lane, File& f) {
+  const std::string& path = f.cursor.path;
   FileResult result;
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) return Error{errno, "open(" + path + "): " + std::strerror(errno)};
   struct stat st;
   if (fstat(fd.get(), &st) != 0) return Error{errno, "fstat(" + path + "): " + std::strerror(errno)};
-  File& f = FileFor(path, kind);
   LineParser& parser = ParserFor(f);
   FileCursor& c = f.cursor;
   bool known = c.dev != 0 || c.ino != 0;
@@ -217,15 +288,16 @@ Expected<Ingestor::FileResult> Ingestor::IngestFile(const std::string& path, Pro
   c.dev = static_cast<uint64_t>(st.st_dev);
   c.ino = static_cast<uint64_t>(st.st_ino);
 
-  if (buf_.size() < kChunk) buf_.resize(kChunk);
+  std::string& buf = lane.buf;
+  if (buf.size() < kChunk) buf.resize(kChunk);
   std::vector<UsageEvent> events;
   std::vector<RateLimits> limits;
   ParseSink sink{&events, &limits};
-  size_t have = 0;  // bytes in buf_ not consumed yet (a partial line)
+  size_t have = 0;  // bytes in buf not consumed yet (a partial line)
   off_t read_at = c.offset;
   for (;;) {
-    if (have == buf_.size()) buf_.resize(buf_.size() * 2);  // a line longer than the buffer
-    ssize_t n = ::pread(fd.get(), buf_.data() + have, buf_.size() - have, read_at);
+    if (have == buf.size()) buf.resize(buf.size() * 2);  // a line longer than the buffer
+    ssize_t n = ::pread(fd.get(), buf.data() + have, buf.size() - have, read_at);
     if (n < 0) {
       if (errno == EINTR) continue;
       return Error{errno, "read(" + path + "): " + std::strerror(errno)};
@@ -233,29 +305,26 @@ Expected<Ingestor::FileResult> Ingestor::IngestFile(const std::string& path, Pro
     if (n == 0) break;
     read_at += n;
     have += static_cast<size_t>(n);
-    size_t used = FeedLines(parser, std::string_view(buf_.data(), have), sink);
+    size_t used = FeedLines(parser, std::string_view(buf.data(), have), sink);
     if (used > 0) {
       c.offset += static_cast<int64_t>(used);
       result.bytes += used;
       bulk_bytes_ += used;
       result.events += events.size();
-      Queue(f, events, limits);
-      std::memmove(buf_.data(), buf_.data() + used, have - used);
+      Queue(lane, f, events, limits);
+      std::memmove(buf.data(), buf.data() + used, have - used);
       have -= used;
-      if (pending_.size() >= kBatchEvents) {
-        if (auto ok = Flush(); !ok) return ok.error();
+      if (lane.pending.size() >= kBatchEvents) {
+        if (auto ok = FlushLane(lane); !ok) return ok.error();
       }
     }
   }
-  stats_ += parser.stats();
+  lane.stats += parser.stats();
   parser.stats() = {};
-  if (result.rotated || result.truncated || result.bytes == 0) pending_cursors_[path] = c;
-  if (buf_.size() > 4 * kChunk) {
-    buf_.resize(kChunk);
-    buf_.shrink_to_fit();
-  }
-  if (flush || pending_.size() >= kBatchEvents || pending_cursors_.size() >= kBatchCursors) {
-    if (auto ok = Flush(); !ok) return ok.error();
+  if (result.rotated || result.truncated || result.bytes == 0) lane.cursors[path] = c;
+  if (buf.size() > 4 * kChunk) {
+    buf.resize(kChunk);
+    buf.shrink_to_fit();
   }
   return result;
 }
@@ -285,40 +354,35 @@ Expected<void> Ingestor::EndBulk() {
   return ledger_->End();
 }
 
-Expected<void> Ingestor::Flush() {
-  if (pending_.empty() && pending_cursors_.empty() && pending_limits_.empty()) return {};
+Expected<void> Ingestor::Flush() { return FlushLane(lane_); }
+
+Expected<void> Ingestor::FlushLane(Lane& lane) {
+  if (lane.pending.empty() && lane.cursors.empty() && lane.limits.empty()) return {};
   std::vector<FileCursor> cursors;
-  cursors.reserve(pending_cursors_.size());
-  for (auto& [path, c] : pending_cursors_) cursors.push_back(c);
+  cursors.reserve(lane.cursors.size());
+  for (auto& [path, c] : lane.cursors) cursors.push_back(c);
   if (writer_) {
-    Writer::Batch b{std::move(pending_), std::move(cursors), std::move(pending_limits_), false};
-    pending_.clear();
-    pending_limits_.clear();
-    pending_cursors_.clear();
-    if (bulk_bytes_ >= bulk_commit_bytes_) {
-      bulk_bytes_ = 0;
-      b.cycle = true;
-    }
+    Writer::Batch b{std::move(lane.pending), std::move(cursors), std::move(lane.limits), false};
+    lane.pending.clear();
+    lane.limits.clear();
+    lane.cursors.clear();
+    // Two lanes may both see the mark: one of them cycles.
+    if (bulk_bytes_ >= bulk_commit_bytes_ && bulk_bytes_.exchange(0) >= bulk_commit_bytes_) b.cycle = true;
     return writer_->Push(std::move(b));
   }
-  auto r = ledger_->Commit(pending_, cursors, pending_limits_);
+  auto r = ledger_->Commit(lane.pending, cursors, lane.limits);
   if (!r) return r.error();
   duplicates_ += r->duplicates;
   committed_ += r->inserted.size();
   std::vector<LedgerEvent> fresh;
   if (on_committed_) {
     fresh.reserve(r->inserted.size());
-    for (size_t i : r->inserted) fresh.push_back(std::move(pending_[i]));
+    for (size_t i : r->inserted) fresh.push_back(std::move(lane.pending[i]));
   }
-  std::vector<RateLimits> limits = std::move(pending_limits_);
-  pending_.clear();
-  pending_limits_.clear();
-  pending_cursors_.clear();
-  if (bulk_ && bulk_bytes_ >= bulk_commit_bytes_) {
-    bulk_bytes_ = 0;
-    if (auto ok = ledger_->End(); !ok) return ok;
-    if (auto ok = ledger_->Begin(); !ok) return ok;
-  }
+  std::vector<RateLimits> limits = std::move(lane.limits);
+  lane.pending.clear();
+  lane.limits.clear();
+  lane.cursors.clear();
   if (on_committed_ && !fresh.empty()) on_committed_(fresh);
   if (on_limits_)
     for (const RateLimits& l : limits) on_limits_(l);

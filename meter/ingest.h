@@ -10,6 +10,7 @@
 // last line is left unread until its newline arrives.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -22,6 +23,10 @@
 #include "meter/parser.h"
 
 namespace dormant::meter {
+
+/// Reading threads for an import: the machine's cores but one (the writer's),
+/// at least 1, at most 4.
+unsigned ImportThreads();
 
 class Ingestor {
  public:
@@ -51,6 +56,20 @@ class Ingestor {
   Expected<FileResult> IngestFile(const std::string& path, ProviderKind kind, bool flush = true);
   /// Commits the pending batch.
   Expected<void> Flush();
+
+  /// Reads what is new in each of `files`, in bulk mode (after BeginBulk),
+  /// with `threads` reading threads (the calling one among them) feeding the
+  /// writer: files are handed out one at a time, each read whole by one
+  /// thread. A file that cannot be read is skipped with its error kept; the
+  /// first writer error stops everything. The annotate callback then runs on
+  /// those threads. Without bulk mode, or with one thread, it is IngestFile()
+  /// on each file in turn.
+  struct ImportResult {
+    size_t files = 0;           // files read
+    std::vector<Error> errors;  // files that could not be read, and a writer error
+  };
+  ImportResult Import(const std::vector<std::pair<std::string, ProviderKind>>& files,
+                      unsigned threads);
   /// Bulk mode (import, benchmark): batches go into one long transaction,
   /// committed every `commit_bytes` of log read and by EndBulk(), and are
   /// written by a second thread while this one reads and parses on (a
@@ -77,31 +96,38 @@ class Ingestor {
     std::unique_ptr<LineParser> parser;
   };
   class Writer;  // the bulk mode's writing thread
+  // What one reading thread keeps: its buffer, the batch it builds, its
+  // counters, the price entry of its last model.
+  struct Lane {
+    std::string buf;
+    std::vector<LedgerEvent> pending;
+    std::vector<RateLimits> limits;
+    std::map<std::string, FileCursor> cursors;
+    ParseStats stats;
+    const enforcer::ModelPrice* price = nullptr;
+    std::string price_model;
+    bool price_codex = false;
+    bool price_unknown = false;
+  };
+  Expected<FileResult> Read(Lane& lane, File& f);
+  Expected<void> FlushLane(Lane& lane);
   File& FileFor(const std::string& path, ProviderKind kind);
   LineParser& ParserFor(File& f);
-  void Queue(File& f, std::vector<UsageEvent>& events, std::vector<RateLimits>& limits);
+  void Queue(Lane& lane, File& f, std::vector<UsageEvent>& events, std::vector<RateLimits>& limits);
 
   Ledger* ledger_;
   enforcer::PriceTable prices_;
-  // The price entry of the last model priced (events come in runs of one model).
-  const enforcer::ModelPrice* price_ = nullptr;
-  std::string price_model_;
-  bool price_codex_ = false;
-  bool price_unknown_ = false;
   std::function<void(LedgerEvent&)> annotate_;
   std::function<void(const std::vector<LedgerEvent>&)> on_committed_;
   std::function<void(const RateLimits&)> on_limits_;
   std::map<std::string, File> files_;
-  std::vector<LedgerEvent> pending_;
-  std::vector<RateLimits> pending_limits_;
-  std::map<std::string, FileCursor> pending_cursors_;
-  std::string buf_;
+  Lane lane_;  // the calling thread's
   ParseStats stats_;
   size_t duplicates_ = 0;
   bool bulk_ = false;
   std::unique_ptr<Writer> writer_;
   size_t bulk_commit_bytes_ = 0;
-  size_t bulk_bytes_ = 0;
+  std::atomic<size_t> bulk_bytes_{0};
   size_t committed_ = 0;
 };
 

@@ -265,7 +265,7 @@ Expected<void> Ledger::Migrate() {
   // WAL file is cut back to that size after one; a 4 MiB page cache.
   if (auto ok = Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
                      "PRAGMA wal_autocheckpoint=4000; PRAGMA journal_size_limit=16777216; "
-                     "PRAGMA cache_size=-4096;");
+                     "PRAGMA cache_size=-2048;");
       !ok)
     return ok;
   if (auto ok = Exec("BEGIN IMMEDIATE"); !ok) return ok;

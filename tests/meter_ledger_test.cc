@@ -140,6 +140,29 @@ TEST(MeterLedger, BulkPipelineEqualsOneFileAtATime) {
     EXPECT_EQ(b.committed(), pass == 0 ? 3000u : 0u);
     EXPECT_EQ(b.duplicates(), 0u);  // the cursors say there is nothing new to read
   }
+  // The same files again, read by three threads at once into a third ledger.
+  auto lanes = OpenLedger(dir / "lanes.sqlite");
+  ASSERT_TRUE(lanes);
+  {
+    Ingestor c(lanes.get(), enforcer::DefaultPriceTable());
+    std::vector<std::pair<std::string, ProviderKind>> list;
+    for (const std::string& f : files) list.emplace_back(f, ProviderKind::kCodex);
+    list.emplace_back(dir / "codex/sessions/missing.jsonl", ProviderKind::kCodex);
+    ASSERT_TRUE(c.BeginBulk(1 << 20).ok());
+    auto imported = c.Import(list, 3);
+    ASSERT_TRUE(c.EndBulk().ok());
+    EXPECT_EQ(imported.files, files.size());
+    ASSERT_EQ(imported.errors.size(), 1u);  // the missing file, named
+    EXPECT_NE(imported.errors[0].message.find("missing.jsonl"), std::string::npos);
+    EXPECT_EQ(c.committed(), 3000u);
+    EXPECT_EQ(c.stats().events, 3000u);
+  }
+  auto tc = lanes->TotalsSince(0);
+  ASSERT_TRUE(tc.ok());
+  EXPECT_EQ(tc->tokens, one->TotalsSince(0)->tokens);
+  auto lane_cursors = lanes->Cursors();
+  ASSERT_TRUE(lane_cursors.ok());
+  EXPECT_EQ(lane_cursors->size(), files.size());
   auto ta = one->TotalsSince(0), tb = bulk->TotalsSince(0);
   ASSERT_TRUE(ta.ok() && tb.ok());
   EXPECT_EQ(ta->events, 3000);

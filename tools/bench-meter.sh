@@ -57,25 +57,37 @@ now() { date +%s.%N; }
 mb() { find "$1" -name '*.jsonl' -printf '%s\n' | awk '{s+=$1} END {printf "%.1f", s/1e6}'; }
 rss() { awk '{printf "%.1f", $1/1024}' "$1"; }
 
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+RUNS=5
+
 side_by_side() {  # $1 = codex|claude, $2 = log root
-  local kind="$1" root="$2" size t0 t1 cat_s dormant_s cc_s
+  local kind="$1" root="$2" size t0 t1 cat_s dormant_s cc_s i
+  local -a cats=() ours=() theirs=()
   size="$(mb "$root")"
   find "$root" -name '*.jsonl' -print0 | xargs -0 cat >/dev/null  # warm the page cache
-  t0=$(now); find "$root" -name '*.jsonl' -print0 | xargs -0 cat >/dev/null; t1=$(now)
-  cat_s=$(echo "$t1 - $t0" | bc -l)
+  # Timing on this kind of machine varies by a quarter run to run: each tool
+  # runs $RUNS times, in turn, and the medians are compared.
+  for ((i = 0; i < RUNS; i++)); do
+    t0=$(now); find "$root" -name '*.jsonl' -print0 | xargs -0 cat >/dev/null; t1=$(now)
+    cats+=("$(echo "$t1 - $t0" | bc -l)")
 
-  rm -f "$DIR/side.sqlite" "$DIR/side.sqlite-wal" "$DIR/side.sqlite-shm"
-  t0=$(now)
-  /usr/bin/time -f %M -o "$DIR/dormant.rss" "$BENCH" --ingest-child "$DIR/side.sqlite" "$kind" "$root" \
-    >"$DIR/dormant.json"
-  t1=$(now)
-  dormant_s=$(echo "$t1 - $t0" | bc -l)
+    rm -f "$DIR/side.sqlite" "$DIR/side.sqlite-wal" "$DIR/side.sqlite-shm"
+    t0=$(now)
+    /usr/bin/time -f %M -o "$DIR/dormant.rss" "$BENCH" --ingest-child "$DIR/side.sqlite" "$kind" "$root" \
+      >"$DIR/dormant.json"
+    t1=$(now)
+    ours+=("$(echo "$t1 - $t0" | bc -l)")
 
-  t0=$(now)
-  HOME="$DIR/home" CODEX_HOME="$DIR/codex" CLAUDE_CONFIG_DIR="$DIR/home/.claude" TZ=UTC \
-    /usr/bin/time -f %M -o "$DIR/ccusage.rss" "$CCUSAGE" "$kind" daily --json --offline >"$DIR/ccusage.json"
-  t1=$(now)
-  cc_s=$(echo "$t1 - $t0" | bc -l)
+    t0=$(now)
+    HOME="$DIR/home" CODEX_HOME="$DIR/codex" CLAUDE_CONFIG_DIR="$DIR/home/.claude" TZ=UTC \
+      /usr/bin/time -f %M -o "$DIR/ccusage.rss" "$CCUSAGE" "$kind" daily --json --offline >"$DIR/ccusage.json"
+    t1=$(now)
+    theirs+=("$(echo "$t1 - $t0" | bc -l)")
+  done
+  cat_s=$(printf '%s\n' "${cats[@]}" | median)
+  dormant_s=$(printf '%s\n' "${ours[@]}" | median)
+  cc_s=$(printf '%s\n' "${theirs[@]}" | median)
+  echo "$kind: medians of $RUNS runs; cat ${cats[*]}; dormant ${ours[*]}; ccusage ${theirs[*]}"
 
   /usr/bin/python3 - "$kind" "$size" "$cat_s" "$dormant_s" "$cc_s" "$DIR/dormant.json" "$DIR/ccusage.json" \
     "$(rss "$DIR/dormant.rss")" "$(rss "$DIR/ccusage.rss")" <<'EOF'
@@ -84,7 +96,7 @@ kind, size, cat_s, d_s, c_s, d_file, c_file, d_rss, c_rss = sys.argv[1:]
 size, cat_s, d_s, c_s = float(size), float(cat_s), float(d_s), float(c_s)
 d = json.load(open(d_file))
 c = json.load(open(c_file))["totals"]
-print(f"{kind}: {size:.1f} MB (timed from outside, process start included)")
+print(f"{kind}: {size:.1f} MB (timed from outside, process start included; medians)")
 print(f"  cat      {cat_s:7.3f} s  {size/cat_s:6.0f} MB/s")
 print(f"  dormant  {d_s:7.3f} s  {size/d_s:6.0f} MB/s  peak RSS {d_rss} MiB  dormant/cat {d_s/cat_s:.2f}")
 print(f"  ccusage  {c_s:7.3f} s  {size/c_s:6.0f} MB/s  peak RSS {c_rss} MiB  ccusage/dormant {c_s/d_s:.2f}")
