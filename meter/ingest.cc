@@ -17,7 +17,7 @@ namespace dormant::meter {
 
 namespace {
 
-constexpr size_t kChunk = 1 << 20;           // read size; also the smallest buffer
+constexpr size_t kChunk = 256 << 10;         // read size; also the smallest buffer
 constexpr size_t kBatchEvents = 512;         // commit a batch at least this often (memory)
 constexpr size_t kBatchCursors = 512;
 
@@ -52,10 +52,10 @@ class Ingestor::Writer {
   explicit Writer(Ledger* ledger) : ledger_(ledger), thread_([this] { Run(); }) {}
   ~Writer() { Finish(); }
 
-  // Queues a batch (waits while two are queued); the first error so far, if any.
+  // Queues a batch (waits while one is queued); the first error so far, if any.
   Expected<void> Push(Batch batch) {
     std::unique_lock lock(mu_);
-    room_.wait(lock, [&] { return queue_.size() < 2 || error_; });
+    room_.wait(lock, [&] { return queue_.size() < 1 || error_; });
     if (error_) return *error_;
     queue_.push_back(std::move(batch));
     work_.notify_one();

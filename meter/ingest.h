@@ -73,8 +73,8 @@ class Ingestor {
   /// Bulk mode (import, benchmark): batches go into one long transaction,
   /// committed every `commit_bytes` of log read and by EndBulk(), and are
   /// written by a second thread while this one reads and parses on (a
-  /// pipeline: the wall time is the longer of the two, not their sum; at most
-  /// two batches wait, so memory stays bounded). Until EndBulk() the ledger
+  /// pipeline: the wall time is the longer of the two, not their sum; one
+  /// batch waits at most, so memory stays bounded). Until EndBulk() the ledger
   /// belongs to that thread: the caller must not use it. Only the annotate
   /// callback is called in bulk mode. An error of the writer is returned by
   /// the next Flush() or IngestFile(), and by EndBulk().
