@@ -122,7 +122,7 @@ Expected<nlohmann::json> Call(const std::string& path, const nlohmann::json& req
   if (connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     return SysError("connect(" + path + ")");
   }
-  std::string out = request.dump() + "\n";
+  std::string out = request.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   for (size_t off = 0; off < out.size();) {
     ssize_t n = send(fd.get(), out.data() + off, out.size() - off, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;

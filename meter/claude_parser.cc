@@ -21,6 +21,7 @@
 
 #include "meter/json_scan.h"
 #include "meter/parser.h"
+#include "meter/state_json.h"
 
 namespace dormant::meter {
 namespace {
@@ -93,7 +94,8 @@ class ClaudeParser : public LineParser {
     nlohmann::json r = nlohmann::json::array();
     for (const std::string& key : recent_) {
       const TokenCounts& t = counted_.at(key);
-      r.push_back({key, t.input, t.cache_write, t.cache_read, t.output, t.reasoning, t.cache_write_1h});
+      r.push_back({state_json::Save(key), t.input, t.cache_write, t.cache_read, t.output, t.reasoning,
+                   t.cache_write_1h});
     }
     return nlohmann::json{{"r", std::move(r)}}.dump();
   }
@@ -104,7 +106,9 @@ class ClaudeParser : public LineParser {
     auto s = nlohmann::json::parse(state.begin(), state.end(), nullptr, false);
     if (s.is_discarded() || !s.is_object() || !s.contains("r") || !s["r"].is_array()) return false;
     for (const auto& e : s["r"]) {
-      if (!e.is_array() || e.size() != 7 || !e[0].is_string()) return Reset(), false;
+      if (!e.is_array() || e.size() != 7) return Reset(), false;
+      std::optional<std::string> key = state_json::Load(e[0]);
+      if (!key) return Reset(), false;
       for (size_t i = 1; i < 7; ++i)
         if (!e[i].is_number_integer()) return Reset(), false;
       TokenCounts t;
@@ -115,7 +119,7 @@ class ClaudeParser : public LineParser {
       t.reasoning = e[5].get<int64_t>();
       t.cache_write_1h = e[6].get<int64_t>();
       t.total = t.input + t.cache_write + t.cache_read + t.output;
-      Remember(e[0].get<std::string>(), t);
+      Remember(*key, t);
     }
     return true;
   }

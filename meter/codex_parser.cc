@@ -17,17 +17,13 @@
 
 #include "meter/json_scan.h"
 #include "meter/parser.h"
+#include "meter/state_json.h"
 
 namespace dormant::meter {
 namespace {
 
 using nlohmann::json;
 namespace js = json_scan;
-
-std::string Str(const json& o, const char* key) {
-  auto it = o.find(key);
-  return it != o.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
 
 std::string Text(std::string_view raw) { return js::String(raw).value_or(""); }
 // A raw string value without its quotes (for values that hold no escapes, like
@@ -195,7 +191,9 @@ class CodexParser : public LineParser {
   }
 
   std::string SaveState() const override {
-    json s = {{"s", session_}, {"c", client_}, {"w", cwd_}, {"m", model_}, {"f", fast_},
+    namespace sj = state_json;
+    json s = {{"s", sj::Save(session_)}, {"c", sj::Save(client_)}, {"w", sj::Save(cwd_)},
+              {"m", sj::Save(model_)}, {"f", fast_},
               {"t", {prev_.input, prev_.cached_input, prev_.output, prev_.reasoning,
                      prev_.cache_write, prev_.total}}};
     return s.dump();
@@ -208,10 +206,14 @@ class CodexParser : public LineParser {
     if (s.is_discarded() || !s.is_object() || !s.contains("t") || !s["t"].is_array() ||
         s["t"].size() != 6)
       return false;
-    session_ = Str(s, "s");
-    client_ = Str(s, "c");
-    cwd_ = Str(s, "w");
-    model_ = Str(s, "m");
+    auto text = [&](const char* key) {
+      auto it = s.find(key);
+      return it == s.end() ? std::string() : state_json::Load(*it).value_or("");
+    };
+    session_ = text("s");
+    client_ = text("c");
+    cwd_ = text("w");
+    model_ = text("m");
     fast_ = s.value("f", false);
     const json& t = s["t"];
     prev_ = {t[0].get<int64_t>(), t[1].get<int64_t>(), t[2].get<int64_t>(), t[3].get<int64_t>(),

@@ -313,8 +313,10 @@ std::optional<int64_t> Int(std::string_view raw) {
   int64_t v = 0;
   auto [p, ec] = std::from_chars(raw.data(), raw.data() + raw.size(), v);
   if (ec == std::errc() && p == raw.data() + raw.size()) return v;
+  // 1.2e3 or 1200.0: a whole number written as a float. Out of range (or not
+  // finite) it is no count at all: the cast would be undefined.
   auto d = Number(raw);
-  if (d) return static_cast<int64_t>(*d);
+  if (d && *d >= -9.2e18 && *d <= 9.2e18) return static_cast<int64_t>(*d);
   return std::nullopt;
 }
 

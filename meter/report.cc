@@ -312,7 +312,8 @@ std::string FormatJson(const Report& report) {
                       {"idle_only", report.query.idle_only},
                       {"rows", rows},
                       {"total", RowJson(report.total)}};
-  return j.dump(2) + "\n";
+  // Names come from the logs: bytes that are not UTF-8 are shown as U+FFFD.
+  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 std::string FormatCsv(const Report& report) {

@@ -37,6 +37,9 @@ TEST(MeterJsonScan, PicksFieldsAndRejectsBrokenObjects) {
   EXPECT_EQ(js::Int("-3"), -3);
   EXPECT_EQ(js::Int("\"42\""), std::nullopt);
   EXPECT_EQ(js::Int(""), std::nullopt);
+  EXPECT_EQ(js::Int("1.2e3"), 1200);
+  EXPECT_EQ(js::Int("6.7e69"), std::nullopt);  // out of range: no count (was undefined behaviour)
+  EXPECT_EQ(js::Int("-1e300"), std::nullopt);
   EXPECT_EQ(js::Number("\"873.5\""), 873.5);
   EXPECT_EQ(js::String("\"caf\\u00e9\""), "caf\xc3\xa9");
   EXPECT_EQ(js::String("12"), std::nullopt);

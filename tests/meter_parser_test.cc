@@ -256,6 +256,44 @@ TEST(ClaudeParser, LaterLinesOfARequestAddWhatTheyGrew) {
   EXPECT_EQ(second->SaveState(), "");
 }
 
+// Ids and names come from the logs and may not be UTF-8; the saved state
+// (JSON) must carry them exactly, or a resumed parser would build other keys.
+TEST(ParserState, BytesThatAreNotUtf8SurviveASaveAndLoad) {
+  std::vector<std::string> lines = Lines(ClaudeRealLines());
+  std::string bad = "msg_\xf4\x28\x8c";
+  std::string line = lines[0];
+  const std::string id = "msg_018kiwstHgeqNgrgECPooSo6";
+  line.replace(line.find(id), id.size(), bad);
+  auto first = MakeParser(ProviderKind::kClaude, ClaudeRealLines());
+  std::vector<UsageEvent> events;
+  FeedLines(*first, Join({line}), ParseSink{&events, nullptr});
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_NE(events[0].key.find(bad), std::string::npos);
+  std::string state = first->SaveState();  // threw before: invalid UTF-8 in a JSON dump
+  auto second = MakeParser(ProviderKind::kClaude, ClaudeRealLines());
+  ASSERT_TRUE(second->LoadState(state)) << state;
+  FeedLines(*second, Join({line}), ParseSink{&events, nullptr});
+  EXPECT_EQ(events.size(), 1u);  // known: a repeat, not a new request
+  EXPECT_EQ(second->stats().repeats, 1u);
+
+  std::vector<std::string> codex = Lines(CodexSample2());
+  for (std::string& l : codex) {
+    size_t at = l.find("\"originator\":\"t3code_desktop\"");
+    if (at != std::string::npos) l.replace(at, 29, "\"originator\":\"t3\xff\xfe\"");
+  }
+  auto c1 = MakeCodexParser(CodexSample2());
+  std::vector<UsageEvent> ce;
+  FeedLines(*c1, Join(std::vector<std::string>(codex.begin(), codex.begin() + 14)), ParseSink{&ce, nullptr});
+  ASSERT_EQ(ce.size(), 1u);
+  EXPECT_EQ(ce[0].client, "t3\xff\xfe");
+  auto c2 = MakeCodexParser(CodexSample2());
+  ASSERT_TRUE(c2->LoadState(c1->SaveState()));
+  FeedLines(*c2, Join(std::vector<std::string>(codex.begin() + 14, codex.end())), ParseSink{&ce, nullptr});
+  ASSERT_EQ(ce.size(), 2u);
+  EXPECT_EQ(ce[1].client, "t3\xff\xfe");
+  EXPECT_EQ(ce[1].tokens.total, 1234);
+}
+
 TEST(ClaudeParser, MalformedLinesAreCounted) {
   std::vector<std::string> lines = Lines(ClaudeRealLines());
   std::string text = lines[0].substr(0, lines[0].size() - 10) + "\n";  // cut usage line

@@ -154,3 +154,33 @@ TEST(MeterReport, GroupsEqualSqlGroupBy) {
 
 }  // namespace
 }  // namespace dormant::meter
+
+namespace dormant::meter {
+namespace {
+
+// Names come from the logs: a client that is not UTF-8 is shown, not thrown.
+TEST(MeterReport, NamesThatAreNotUtf8InJsonAndCsv) {
+  TempDir dir;
+  auto opened = Ledger::Open(dir / "ledger.sqlite");
+  ASSERT_TRUE(opened.ok());
+  LedgerEvent e;
+  e.usage.provider = ProviderKind::kCodex;
+  e.usage.key = "k:bad";
+  e.usage.unix_ms = 1771200000000;
+  e.usage.client = "t3\xff\xfe";
+  e.usage.tokens.input = 10;
+  e.usage.tokens.total = 10;
+  e.source = "/logs/x";
+  ASSERT_TRUE((*opened)->Commit({e}, {}).ok());
+  ReportQuery q;
+  q.by = ReportBy::kClient;
+  auto report = QueryReport(**opened, q);
+  ASSERT_TRUE(report.ok());
+  ASSERT_EQ(report->rows.size(), 1u);
+  std::string json = FormatJson(*report);  // threw on the invalid bytes
+  EXPECT_NE(json.find("codex/t3\xef\xbf\xbd\xef\xbf\xbd"), std::string::npos) << json;
+  EXPECT_NE(FormatCsv(*report).find("t3\xff\xfe"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace dormant::meter

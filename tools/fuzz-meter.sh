@@ -1,0 +1,28 @@
+#!/bin/sh
+# Builds the meter's libFuzzer target (the JSON scanner against a strict
+# parser, and the Codex and Claude parsers) and runs it.
+#   tools/fuzz-meter.sh [SECONDS]      (default 60)
+# Environment: FUZZ_BUILD (build dir, default build-fuzz), FUZZ_JOBS.
+# Seeds: the real sample logs in ../shared/samples, one line a file.
+set -eu
+cd "$(dirname "$0")/.."
+seconds=${1:-60}
+build=${FUZZ_BUILD:-build-fuzz}
+mkdir -p "$build"
+bin="$build/meter_fuzzer"
+clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I. \
+  tests/fuzz/meter_fuzzer.cc \
+  meter/json_scan.cc meter/codex_parser.cc meter/claude_parser.cc meter/usage.cc \
+  enforcer/budget.cc enforcer/time.cc enforcer/policy.cc \
+  -o "$bin"
+seeds=$(mktemp -d)
+trap 'rm -rf "$seeds"' EXIT
+samples="${DORMANT_SAMPLES:-../shared/samples}"
+n=0
+find "$samples" -name '*.jsonl' | while read -r f; do
+  split -l 1 -a 4 "$f" "$seeds/$(basename "$f" .jsonl)-"
+done
+echo "fuzzing the meter's scanner and parsers for ${seconds}s ($(ls "$seeds" | wc -l) seed lines)"
+"$bin" -max_total_time="$seconds" -max_len=16384 -timeout=10 -rss_limit_mb=2048 \
+  -jobs="${FUZZ_JOBS:-1}" -workers="${FUZZ_JOBS:-1}" \
+  -artifact_prefix="$build/" -print_final_stats=1 "$seeds"
