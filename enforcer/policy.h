@@ -61,6 +61,15 @@ struct SandboxPolicy {
   std::vector<ProviderMatcher> deny_exec;
 };
 
+/// [suspend] freezer: how a provider's subtree is stopped. kSignal is SIGSTOP
+/// and SIGCONT; kCgroup the cgroup v2 freezer in dormant's own (delegated)
+/// cgroup, refusing to start without it; kAuto the cgroup one where it works.
+enum class SuspendFreezer { kSignal, kAuto, kCgroup };
+
+struct SuspendPolicy {
+  SuspendFreezer freezer = SuspendFreezer::kSignal;
+};
+
 /// [notify]: desktop notifications of warnings and of budget actions.
 struct NotifyPolicy {
   bool desktop = true;
@@ -71,6 +80,7 @@ struct Policy {
   std::vector<ProviderMatcher> providers;
   PowerPolicy power;
   SandboxPolicy sandbox;
+  SuspendPolicy suspend;
   /// [[budget]], [budget_idle], [plan], [[price]] and [prices]: spending
   /// limits and the price table (shipped prices unless a file changes them).
   BudgetPolicy budget;

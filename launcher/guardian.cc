@@ -189,11 +189,13 @@ void Guardian::Send(const char* line, int len) {
   }
 }
 
-void Guardian::WillStop(int pid, uint64_t start_ticks) {
-  char line[64];
-  int n = std::snprintf(line, sizeof line, "S %d %llu\n", pid,
-                        static_cast<unsigned long long>(start_ticks));
-  Send(line, n);
+void Guardian::WillStop(int pid, uint64_t start_ticks, const std::string& cgroup) {
+  // "S PID START [CGROUP]": the cgroup's path is the rest of the line (a
+  // newline in it would break the record: such a path is not sent).
+  std::string line = "S " + std::to_string(pid) + " " + std::to_string(start_ticks);
+  if (!cgroup.empty() && cgroup.find('\n') == std::string::npos) line += " " + cgroup;
+  line += '\n';
+  Send(line.data(), static_cast<int>(line.size()));
 }
 
 void Guardian::Released(int pid) {
@@ -203,7 +205,11 @@ void Guardian::Released(int pid) {
 }
 
 int GuardianMain(int fd, int gate_sock, GateJournal* journal) {
-  std::map<int, uint64_t> stopped;
+  struct Record {
+    uint64_t start = 0;
+    std::string cgroup;  // empty unless the cgroup freezer froze the tree
+  };
+  std::map<int, Record> stopped;
   std::string buf;
   char chunk[4096];
   StandIn stand_in(journal);
@@ -241,8 +247,11 @@ int GuardianMain(int fd, int gate_sock, GateJournal* journal) {
       buf.erase(0, nl + 1);
       int pid = 0;
       unsigned long long start = 0;
-      if (std::sscanf(line.c_str(), "S %d %llu", &pid, &start) == 2) {
-        stopped[pid] = start;
+      int end = 0;
+      if (std::sscanf(line.c_str(), "S %d %llu%n", &pid, &start, &end) == 2) {
+        Record r{start, {}};
+        if (static_cast<size_t>(end) + 1 < line.size() && line[end] == ' ') r.cgroup = line.substr(end + 1);
+        stopped[pid] = std::move(r);
       } else if (std::sscanf(line.c_str(), "C %d", &pid) == 1) {
         stopped.erase(pid);
       }
@@ -253,11 +262,29 @@ int GuardianMain(int fd, int gate_sock, GateJournal* journal) {
   // start times so that a reused pid is never touched.
   auto table = platform::CreateProcessTable();
   int continued = 0;
-  for (auto [pid, start] : stopped) {
+  for (const auto& [pid, r] : stopped) {
+    if (!r.cgroup.empty()) {
+      // First the cgroup: its members may have outlived the root, and SIGCONT
+      // does not thaw them. The directory is named after this root's pid and
+      // start time, so it is never another's.
+      int fd = open((r.cgroup + "/cgroup.freeze").c_str(), O_WRONLY | O_CLOEXEC);
+      if (fd >= 0) {
+        if (write(fd, "0", 1) == 1) {
+          int procs = open((r.cgroup + "/cgroup.procs").c_str(), O_RDONLY | O_CLOEXEC);
+          char text[4096];
+          ssize_t got = procs >= 0 ? read(procs, text, sizeof text) : -1;
+          continued += static_cast<int>(std::count(text, text + std::max<ssize_t>(got, 0), '\n'));
+          if (procs >= 0) close(procs);
+        } else {
+          std::fprintf(stderr, "dormant guardian: cannot thaw %s: %s\n", r.cgroup.c_str(), std::strerror(errno));
+        }
+        close(fd);
+      }
+    }
     auto info = table->Read(pid);
-    if (!info || info->start_ticks != start) continue;
+    if (!info || info->start_ticks != r.start) continue;
     for (int p : platform::Subtree(*table, pid)) {
-      if (kill(p, SIGCONT) == 0) ++continued;
+      if (kill(p, SIGCONT) == 0 && r.cgroup.empty()) ++continued;
     }
   }
   if (continued > 0) {

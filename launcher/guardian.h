@@ -1,13 +1,15 @@
 // The guardian: a tiny process that outlives dormant. dormant tells it which
 // provider trees it is about to stop and which it has continued; if dormant dies
 // (even by SIGKILL) its end of the pipe closes and the guardian continues every
-// tree still recorded, so no provider is left stopped and the app runs on.
+// tree still recorded (thawing its cgroup, when the cgroup freezer froze it),
+// so no provider is left stopped and the app runs on.
 // It also holds a copy of the gate's listener: it answers the gate once dormant
 // is gone, and while dormant lives but has stopped beating (SIGSTOP, a
 // debugger), until it beats again.
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "enforcer/expected.h"
 #include "platform/gate.h"
@@ -28,7 +30,9 @@ class Guardian {
   Guardian& operator=(Guardian&&) = default;
 
   /// Before stopping the tree rooted at `pid` (whose start time is `start_ticks`).
-  void WillStop(int pid, uint64_t start_ticks);
+  /// `cgroup` is the cgroup v2 directory the freezer will freeze, if any: a
+  /// frozen task ignores SIGCONT, so the guardian must thaw that too.
+  void WillStop(int pid, uint64_t start_ticks, const std::string& cgroup = {});
   /// After continuing (or ending) the tree rooted at `pid`.
   void Released(int pid);
   /// Hands the guardian a copy of the gate's listener. It holds it unread
@@ -49,8 +53,9 @@ class Guardian {
 };
 
 /// The guardian's own main loop (exposed for tests): reads records from `fd`
-/// until EOF, then continues every recorded tree that still exists. Returns
-/// the number of processes it continued. Meanwhile it stands in for a silent
+/// until EOF, then thaws every recorded cgroup and continues every recorded
+/// tree that still exists. Returns the number of processes it continued (a
+/// thawed cgroup counts its members). Meanwhile it stands in for a silent
 /// dormant on the gate, as GiveListener says.
 int GuardianMain(int fd, int gate_sock = -1, platform::GateJournal* journal = nullptr);
 

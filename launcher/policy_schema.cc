@@ -293,6 +293,15 @@ void AddPowerAndSandboxKeys(std::vector<KeySpec>& keys) {
       "sandbox.deny_exec", KeyType::kMatcherList, [](auto& p) -> auto& { return p.sandbox.deny_exec; },
       Strict::kSuperset, "matchers (name, exe, args) whose exec the gate refuses",
       "[{ name = \"aider\", exe = \"aider\" }]"));
+
+  using enforcer::SuspendFreezer;
+  keys.push_back(EnumKey<SuspendFreezer>(
+      "suspend.freezer", [](auto& p) -> auto& { return p.suspend.freezer; },
+      {{SuspendFreezer::kSignal, "signal"}, {SuspendFreezer::kAuto, "auto"}, {SuspendFreezer::kCgroup, "cgroup"}},
+      Strict::kFixed,
+      "how providers are stopped: signal (SIGSTOP), cgroup (the cgroup v2 freezer in dormant's own "
+      "delegated cgroup; refuse to start without it), auto (cgroup where it works, else signal)",
+      "\"auto\""));
 }
 
 void AddBudgetKeys(std::vector<KeySpec>& keys) {

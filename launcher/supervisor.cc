@@ -22,6 +22,7 @@
 #include "launcher/guardian.h"
 #include "launcher/metering.h"
 #include "launcher/notify.h"
+#include "platform/cgroup_freezer.h"
 #include "platform/freezer.h"
 #include "platform/gate.h"
 #include "platform/idle_factory.h"
@@ -162,17 +163,61 @@ int TgidOf(int tid) {
 
 const enforcer::BudgetPolicy& BudgetsOf(const enforcer::Policy& policy) { return policy.budget; }
 
+// The freezer [suspend] freezer asks for, made before the supervisor (a
+// "cgroup" that cannot work refuses to start), and why it was chosen.
+struct FreezerPlan {
+  std::unique_ptr<platform::ProcessTable> table;
+  std::unique_ptr<platform::Freezer> freezer;
+  std::string why;
+};
+
+// "auto" and "cgroup" use dormant's own cgroup v2 directory, where the
+// providers were born, if dormant may make child cgroups there and move
+// processes into them (root, or a systemd scope with Delegate=yes).
+// DORMANT_TEST_CGROUP_DIR stands in for that directory in tests.
+Expected<FreezerPlan> ChooseFreezer(enforcer::SuspendFreezer mode) {
+  using enforcer::SuspendFreezer;
+  FreezerPlan plan;
+  plan.table = platform::CreateProcessTable();
+  if (mode == SuspendFreezer::kSignal) {
+    plan.freezer = platform::CreateSignalFreezer(*plan.table);
+    plan.why = "[suspend] freezer = \"signal\"";
+    return plan;
+  }
+  const char* test_dir = std::getenv("DORMANT_TEST_CGROUP_DIR");
+  Expected<std::string> dir = test_dir ? Expected<std::string>(std::string(test_dir)) : platform::OwnCgroupDir();
+  if (dir) {
+    if (auto ok = platform::CheckDelegated(*dir); !ok) dir = ok.error();
+  }
+  using Made = Expected<std::unique_ptr<platform::Freezer>>;
+  Made cgroup = dir ? platform::CreateCgroupFreezer(*plan.table, *dir) : Made(dir.error());
+  if (cgroup) {
+    plan.freezer = std::move(*cgroup);
+    plan.why = (mode == SuspendFreezer::kAuto ? "auto: " : "[suspend] freezer = \"cgroup\": ") +
+               std::string("cgroup v2 freezer under ") + *dir;
+    return plan;
+  }
+  if (mode == SuspendFreezer::kCgroup) {
+    return Error{cgroup.error().code, "[suspend] freezer = \"cgroup\" but the cgroup v2 freezer is unavailable: " +
+                                          cgroup.error().message};
+  }
+  plan.freezer = platform::CreateSignalFreezer(*plan.table);
+  plan.why = "auto: no delegated cgroup v2 directory (" + cgroup.error().message + ")";
+  return plan;
+}
+
 class Supervisor : public platform::IdleSource::Listener, public platform::PowerSource::Listener {
  public:
   Supervisor(const RunOptions& opts, enforcer::Policy policy, Guardian guardian, GatePlan gate,
-             std::optional<platform::GateJournal> journal)
+             std::optional<platform::GateJournal> journal, FreezerPlan freezer)
       : opts_(opts),
         gate_plan_(std::move(gate)),
         journal_(std::move(journal)),
         policy_sources_(opts.sources),
         guardian_(std::move(guardian)),
-        table_(platform::CreateProcessTable()),
-        freezer_(platform::CreateSignalFreezer(*table_)),
+        table_(std::move(freezer.table)),
+        freezer_(std::move(freezer.freezer)),
+        freezer_why_(std::move(freezer.why)),
         tree_(getpid()),
         enforcer_(policy, TimePoint{}) {
     uv_loop_init(&loop_);
@@ -228,7 +273,8 @@ class Supervisor : public platform::IdleSource::Listener, public platform::Power
   Guardian guardian_;
   uv_loop_t loop_;
   std::unique_ptr<platform::ProcessTable> table_;
-  std::unique_ptr<platform::Freezer> freezer_;
+  std::unique_ptr<platform::Freezer> freezer_;  // uses table_: declared after it
+  std::string freezer_why_;
   std::unique_ptr<platform::ProcessWatcher> watcher_;
   enforcer::ProcessTree tree_;
   enforcer::Enforcer enforcer_;
@@ -302,7 +348,10 @@ platform::Verdict Supervisor::Decide(const platform::GateRequest& r) {
         auto* self = Self(reinterpret_cast<uv_handle_t*>(t));
         for (auto& [id, facts] : std::exchange(self->to_stop_, {})) {
           auto info = self->table_->Read(facts.pid);
-          if (info) self->guardian_.WillStop(facts.pid, info->start_ticks);
+          if (info) {
+            self->guardian_.WillStop(facts.pid, info->start_ticks,
+                                     self->freezer_->CgroupFor(facts.pid, info->start_ticks));
+          }
           bool answered = self->gate_ && self->gate_->Answer(id, platform::Verdict::kContinue);
           if (!answered || !info) continue;  // the watchdog answered, or it is gone
           if (!self->enforcer_.suspended_mode()) {  // the user came back meanwhile
@@ -463,7 +512,9 @@ void Supervisor::Perform(const std::vector<Action>& actions, const Event* cause)
     }
     switch (a.kind) {
       case Action::Kind::kSuspend:
-        if (auto info = table_->Read(a.pid)) guardian_.WillStop(a.pid, info->start_ticks);
+        if (auto info = table_->Read(a.pid)) {
+          guardian_.WillStop(a.pid, info->start_ticks, freezer_->CgroupFor(a.pid, info->start_ticks));
+        }
         done = freezer_->Stop(a.pid);
         stopped_roots_.insert(a.pid);
         break;
@@ -643,6 +694,7 @@ nlohmann::json Supervisor::StatusJson() {
   j["paused"] = s.paused;
   j["lockout"] = s.lockout.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.lockout);
   j["freezer"] = std::string(freezer_->name());
+  j["freezer_reason"] = freezer_why_;
   {
     nlohmann::json g = {{"on", gate_ != nullptr}, {"why", gate_plan_.why}};
     if (gate_) {
@@ -809,6 +861,7 @@ int Supervisor::Run() {
   } else if (!gate_plan_.why.empty()) {
     spdlog::info("sandbox gate off ({})", gate_plan_.why);
   }
+  spdlog::info("freezer {} ({})", freezer_->name(), freezer_why_);
   // Idle time counts from the app's start.
   uv_update_time(&loop_);
   enforcer_ = enforcer::Enforcer(enforcer_.policy(), Now());
@@ -887,12 +940,18 @@ int RunSupervisor(const RunOptions& options) {
       if (auto j = platform::GateJournal::Create()) journal.emplace(std::move(*j));
     }
   }
+  auto freezer = ChooseFreezer(loaded.policy.suspend.freezer);
+  if (!freezer) {
+    std::fprintf(stderr, "dormant: %s\n", freezer.error().message.c_str());
+    return 2;
+  }
   auto guardian = Guardian::Start(journal ? &*journal : nullptr);
   if (!guardian) {
     std::fprintf(stderr, "dormant: cannot start the guardian: %s\n", guardian.error().message.c_str());
     return 2;
   }
-  Supervisor s(opts, std::move(loaded.policy), std::move(*guardian), std::move(gate), std::move(journal));
+  Supervisor s(opts, std::move(loaded.policy), std::move(*guardian), std::move(gate), std::move(journal),
+               std::move(*freezer));
   return s.Run();
 }
 

@@ -22,4 +22,17 @@ namespace dormant::platform {
 /// directory; ENOSYS where there is no cgroup v2 (macOS).
 Expected<std::unique_ptr<Freezer>> CreateCgroupFreezer(ProcessTable& table, std::string base_dir);
 
+/// dormant's own cgroup v2 directory: the "0::" line of /proc/self/cgroup
+/// under the cgroup2 mount of /proc/self/mountinfo.
+/// Errors: ENOSYS without a cgroup v2 hierarchy or mount.
+Expected<std::string> OwnCgroupDir();
+
+/// Whether the cgroup freezer can work under `dir`: a cgroup v2 directory in
+/// which dormant may create a child cgroup (probed with a real mkdir and
+/// rmdir), whose child has cgroup.freeze, and into which processes may be
+/// moved (`dir`'s and the child's cgroup.procs writable: a process moves only
+/// when the common ancestor's cgroup.procs is writable, and both live in `dir`).
+/// The error says why not, naming the file.
+Expected<void> CheckDelegated(const std::string& dir);
+
 }  // namespace dormant::platform

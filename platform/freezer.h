@@ -1,7 +1,9 @@
 // Suspending, resuming and ending a process subtree.
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -24,6 +26,14 @@ class Freezer {
   /// Sends SIGCONT and then `sig` to every process of the subtree (a stopped
   /// process runs its SIGTERM handler only once continued). Returns the pids signalled.
   virtual Expected<std::vector<int>> Signal(int root, int sig) = 0;
+  /// The cgroup directory that Stop(root) freezes, for the root whose start
+  /// time is `start_ticks`; known before the Stop so that the guardian can be
+  /// told first. Empty for backends that freeze no cgroup.
+  virtual std::string CgroupFor(int root, uint64_t start_ticks) const {
+    (void)root;
+    (void)start_ticks;
+    return {};
+  }
 };
 
 /// SIGSTOP/SIGCONT on each process: works everywhere, for processes of our uid.

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "launcher/guardian.h"
 #include "platform/cgroup_freezer.h"
 #include "platform/freezer.h"
 #include "platform/process_table.h"
@@ -432,6 +433,110 @@ TEST(CgroupFreezerTest, RefusesADirectoryThatIsNotCgroup2) {
   auto freezer = platform::CreateCgroupFreezer(*table, fs::temp_directory_path().string());
   ASSERT_FALSE(freezer.ok());
   EXPECT_EQ(freezer.error().code, ENOTDIR);
+}
+
+// The cgroup Stop will freeze is known before the Stop (the guardian is told
+// first); a process already inside it is stopped with it, not moved out; and
+// Continue undoes a SIGSTOP someone sent meanwhile.
+TEST_P(FreezerTest, CgroupForLateChildAndStraySigstop) {
+  pid_t root = reaper_.Track(SpawnHelper("pt_tree", {"4", "2"}));
+  ASSERT_TRUE(Eventually([&] { return GroupMembers(root).size() == 4; }));
+  std::set<int> members = GroupMembers(root);
+  uint64_t start = table_->Read(root)->start_ticks;
+  std::string dir = freezer_->CgroupFor(root, start);
+  if (cgroup()) {
+    EXPECT_EQ(dir, base_ + "/dormant-" + std::to_string(root) + "-" + std::to_string(start));
+    EXPECT_FALSE(fs::exists(dir));
+  } else {
+    EXPECT_EQ(dir, "");
+  }
+  ASSERT_TRUE(freezer_->Stop(root).ok());
+  if (cgroup()) {
+    EXPECT_TRUE(fs::exists(dir + "/cgroup.freeze"));
+  }
+  int child = *std::find_if(members.begin(), members.end(), [&](int p) { return p != root; });
+  auto again = freezer_->Stop(child);
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_TRUE(Halted(child));
+  if (cgroup()) {
+    EXPECT_EQ(AsSet(*again), members);  // the provider's cgroup, all of it
+    EXPECT_FALSE(fs::exists(base_ + "/dormant-" + std::to_string(child) + "-" +
+                            std::to_string(table_->Read(child)->start_ticks)));
+  }
+  kill(child, SIGSTOP);
+  ASSERT_TRUE(freezer_->Continue(root).ok());
+  for (int pid : members) {
+    EXPECT_TRUE(Eventually([&] { return StateOf(pid) != 'T' && !Halted(pid); })) << pid;
+  }
+}
+
+// A child inside its provider's cgroup becomes a provider root of its own
+// (its parent went; the supervisor re-matches orphans) and is then ended:
+// only its subtree gets the signal, the rest runs on, nothing throws (the
+// cgroup freezer threw std::out_of_range here once, taking dormant down).
+TEST_P(FreezerTest, SignalToARootInsideAnotherProvidersCgroup) {
+  pid_t root = reaper_.Track(SpawnHelper("pt_tree", {"4", "2"}));
+  ASSERT_TRUE(Eventually([&] { return GroupMembers(root).size() == 4; }));
+  std::set<int> members = GroupMembers(root);
+  ASSERT_TRUE(freezer_->Stop(root).ok());
+  ASSERT_TRUE(freezer_->Continue(root).ok());
+  int child = *std::find_if(members.begin(), members.end(), [&](int p) { return p != root; });
+  std::vector<int> below = Subtree(*table_, child);
+  auto sent = freezer_->Signal(child, SIGKILL);
+  ASSERT_TRUE(sent.ok()) << sent.error().message;
+  EXPECT_EQ(AsSet(*sent), AsSet(below));
+  EXPECT_TRUE(Eventually([&] { return !Halted(root) && StateOf(root) != 'T' && StateOf(root) != 'Z'; }));
+  for (int pid : members) {
+    if (std::find(below.begin(), below.end(), pid) != below.end()) continue;
+    EXPECT_TRUE(Eventually([&] { return !Halted(pid) && StateOf(pid) != 'T'; })) << pid;
+  }
+}
+
+// dormant dies with a tree stopped: the guardian, told of the stop as the
+// supervisor tells it (with the cgroup, for the cgroup freezer), brings the
+// whole tree back; SIGCONT alone would not thaw a frozen cgroup.
+TEST_P(FreezerTest, GuardianBringsBackWhatTheFreezerStopped) {
+  pid_t root = reaper_.Track(SpawnHelper("pt_tree", {"5", "2"}));
+  ASSERT_TRUE(Eventually([&] { return GroupMembers(root).size() == 5; }));
+  std::set<int> members = GroupMembers(root);
+  auto guardian = launcher::Guardian::Start();
+  ASSERT_TRUE(guardian.ok()) << guardian.error().message;
+  uint64_t start = table_->Read(root)->start_ticks;
+  guardian->WillStop(root, start, freezer_->CgroupFor(root, start));
+  ASSERT_TRUE(freezer_->Stop(root).ok());
+  if (cgroup()) {
+    for (int pid : members) ::kill(pid, SIGCONT);  // no help against the cgroup freezer
+  }
+  for (int pid : members) ASSERT_TRUE(Halted(pid)) << pid;
+  guardian->Close();  // as if dormant died: the pipe closes
+  for (int pid : members) {
+    EXPECT_TRUE(Eventually([&] { return StateOf(pid) != 'T' && !Halted(pid); })) << pid;
+  }
+}
+
+TEST(CgroupFreezerTest, OwnCgroupHoldsUsAndAPlainDirectoryIsNotDelegated) {
+  auto own = platform::OwnCgroupDir();
+  if (!own.ok()) GTEST_SKIP() << "no cgroup v2: " << own.error().message;
+  std::ifstream procs(*own + "/cgroup.procs");
+  std::set<int> in;
+  for (int pid; procs >> pid;) in.insert(pid);
+  EXPECT_TRUE(in.count(getpid())) << *own;
+
+  std::string plain = fs::temp_directory_path().string();
+  auto no = platform::CheckDelegated(plain);
+  ASSERT_FALSE(no.ok());
+  EXPECT_EQ(no.error().code, ENOTDIR);
+  EXPECT_EQ(no.error().message, plain + ": not a cgroup v2 directory");
+  auto gone = platform::CheckDelegated("/nonexistent/cgroup");
+  ASSERT_FALSE(gone.ok());
+  EXPECT_EQ(gone.error().code, ENOENT);
+
+  if (auto ok = platform::CheckDelegated(*own); ok.ok()) {
+    // The probe cgroup is gone again.
+    EXPECT_FALSE(fs::exists(*own + "/dormant-probe-" + std::to_string(getpid())));
+  } else {
+    std::printf("own cgroup %s not delegated: %s\n", own->c_str(), ok.error().message.c_str());
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, FreezerTest, ::testing::Values("sigstop", "cgroup"),

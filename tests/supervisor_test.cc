@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "launcher/control.h"
+#include "platform/cgroup_freezer.h"
 #include "platform/process_table.h"
 #include "tests/helper.h"
 
@@ -422,6 +424,202 @@ TEST(Supervisor, ReloadAppliesANewPolicyAndRefusesABrokenOne) {
   d.WaitStatus([](auto& s) { return AllInState(s, "suspended", 1); });
   kill(s["app"]["pid"].get<int>(), SIGTERM);
   d.Wait();
+}
+
+}  // namespace
+
+// ---- [suspend] freezer ----
+
+namespace {
+
+// A provider that counts in a file (argv[0]) every 10 ms: its count moves only
+// while it runs, whatever /proc says of its state.
+DORMANT_HELPER(ticking_provider) {
+  for (long n = 1;; ++n) {
+    std::string text = std::to_string(n) + "\n";
+    int fd = open(argv[0], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+      (void)!write(fd, text.data(), text.size());
+      close(fd);
+    }
+    usleep(10000);
+  }
+}
+
+// The app: one ticking_provider counting in argv[0], with a child below it.
+DORMANT_HELPER(ticking_app) {
+  pid_t provider = fork();
+  if (provider == 0) {
+    if (fork() == 0) SleepForever();
+    auto argv2 = dormant::testing::HelperArgv("ticking_provider", {argv[0]});
+    std::vector<char*> a;
+    for (auto& s : argv2) a.push_back(const_cast<char*>(s.c_str()));
+    a.push_back(nullptr);
+    execv(a[0], a.data());
+    _exit(127);
+  }
+  SleepForever();
+}
+
+long Ticks(const fs::path& file) {
+  std::ifstream in(file);
+  long n = 0;
+  in >> n;
+  return n;
+}
+
+// The cgroup v2 directory of `pid`, as a path under the cgroup2 mount, and
+// what its cgroup.events says of `frozen` (-1: unreadable).
+std::string CgroupDirOf(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/cgroup");
+  std::string rel;
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("0::", 0) == 0) rel = line.substr(3);
+  }
+  auto own = dormant::platform::OwnCgroupDir();
+  std::ifstream self("/proc/self/cgroup");
+  std::string self_rel;
+  for (std::string line; std::getline(self, line);) {
+    if (line.rfind("0::", 0) == 0) self_rel = line.substr(3);
+  }
+  if (!own || rel.empty() || !rel.starts_with(self_rel)) return {};
+  // Our own directory is MOUNT + self_rel; pid's is MOUNT + rel.
+  std::string mount = own->substr(0, own->size() - (self_rel == "/" ? 0 : self_rel.size()));
+  return mount + (rel == "/" ? "" : rel);
+}
+
+int FrozenValue(const std::string& dir) {
+  std::ifstream ev(dir + "/cgroup.events");
+  for (std::string line; std::getline(ev, line);) {
+    if (line.rfind("frozen ", 0) == 0) return line[7] - '0';
+  }
+  return -1;
+}
+
+std::string FreezerPolicy(const std::string& freezer, const std::string& mode = "provider") {
+  return Policy("1h", "2h", "1s", mode) + "\n[suspend]\nfreezer = \"" + freezer + "\"\n";
+}
+
+TEST(SupervisorCgroup, GuardianThawsCgroupFrozenProvidersWhenDormantIsKilled) {
+  auto own = dormant::platform::OwnCgroupDir();
+  if (!own) GTEST_SKIP() << "no cgroup v2: " << own.error().message;
+  if (auto ok = dormant::platform::CheckDelegated(*own); !ok) {
+    GTEST_SKIP() << "our cgroup is not delegated to us: " << ok.error().message;
+  }
+  fs::path ticks = fs::temp_directory_path() / ("dormant-ticks-" + std::to_string(getpid()));
+  DormantRun d("cgguard", FreezerPolicy("cgroup", "ticking_provider"),
+               dormant::testing::HelperArgv("ticking_app", {ticks.string()}));
+  auto s = d.WaitStatus([](auto& s) { return s["providers"].size() == 1; });
+  auto roots = ProviderPids(s);
+  int app = s["app"]["pid"].get<int>();
+  d.Track(roots);
+  d.Track({app});
+  EXPECT_EQ(s["freezer"], "cgroup") << s.dump();
+  EXPECT_NE(s["freezer_reason"].get<std::string>().find(*own), std::string::npos) << s.dump();
+  ASSERT_TRUE(WaitProc([&] { return Ticks(ticks) > 0 && SubtreeInfo(roots).size() == 2; }));
+
+  ASSERT_TRUE(d.Call("pause").value("ok", false));
+  // Frozen by the cgroup freezer: in a cgroup of its own under ours, frozen
+  // there, and not stopped by a signal.
+  std::string dir = CgroupDirOf(roots[0]);
+  EXPECT_NE(dir.find("/dormant-" + std::to_string(roots[0]) + "-"), std::string::npos) << dir;
+  EXPECT_EQ(FrozenValue(dir), 1) << dir;
+  for (auto& p : SubtreeInfo(roots)) {
+    EXPECT_NE(p.state, 'T') << "pid " << p.pid;
+    EXPECT_EQ(CgroupDirOf(p.pid), dir) << "pid " << p.pid;
+  }
+  long frozen_at = Ticks(ticks);
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(Ticks(ticks), frozen_at) << "a frozen provider counted on";
+
+  kill(d.pid(), SIGKILL);
+  EXPECT_EQ(d.Wait(), 128 + SIGKILL);
+  EXPECT_TRUE(WaitProc([&] { return FrozenValue(dir) == 0; })) << dir << " left frozen after dormant died";
+  EXPECT_TRUE(WaitProc([&] { return Ticks(ticks) > frozen_at; })) << "the provider does not run again";
+  EXPECT_EQ(SubtreeInfo(roots).size(), 2u);
+  EXPECT_TRUE(Alive(app));
+
+  // Leave nothing behind: end the tree, then remove its (now empty) cgroup.
+  for (auto& p : SubtreeInfo(roots)) kill(p.pid, SIGKILL);
+  kill(app, SIGKILL);
+  EXPECT_TRUE(WaitProc([&] { return !Alive(roots[0]); }));
+  WaitProc([&] { return rmdir(dir.c_str()) == 0 || errno == ENOENT; });
+  fs::remove(ticks);
+}
+
+TEST(SupervisorCgroup, CgroupFreezerStopsAndResumesWithPause) {
+  auto own = dormant::platform::OwnCgroupDir();
+  if (!own) GTEST_SKIP() << "no cgroup v2: " << own.error().message;
+  if (auto ok = dormant::platform::CheckDelegated(*own); !ok) {
+    GTEST_SKIP() << "our cgroup is not delegated to us: " << ok.error().message;
+  }
+  DormantRun d("cgpause", FreezerPolicy("auto"), App({"1", "p", "2"}));
+  auto s = d.WaitStatus([](auto& s) { return s["providers"].size() == 1; });
+  auto roots = ProviderPids(s);
+  d.Track(roots);
+  EXPECT_EQ(s["freezer"], "cgroup") << s.dump();
+  EXPECT_EQ(s["freezer_reason"].get<std::string>().rfind("auto: ", 0), 0u) << s.dump();
+  ASSERT_TRUE(WaitProc([&] { return SubtreeInfo(roots).size() == 3; }));
+  ASSERT_TRUE(d.Call("pause").value("ok", false));
+  std::string dir = CgroupDirOf(roots[0]);
+  EXPECT_EQ(FrozenValue(dir), 1) << dir;
+  for (auto& p : SubtreeInfo(roots)) EXPECT_EQ(CgroupDirOf(p.pid), dir) << "pid " << p.pid;
+  ASSERT_TRUE(d.Call("resume").value("ok", false));
+  EXPECT_EQ(FrozenValue(dir), 0) << dir;
+  kill(s["app"]["pid"].get<int>(), SIGTERM);
+  EXPECT_EQ(d.Wait(), 128 + SIGTERM);
+  // On its way out the freezer removes the cgroups it made, once empty.
+  EXPECT_TRUE(WaitProc([&] { return !fs::exists(dir); })) << dir;
+}
+
+// DORMANT_TEST_CGROUP_DIR stands in for dormant's own cgroup: a plain
+// directory, which no cgroup freezer can use.
+class NoCgroup {
+ public:
+  NoCgroup() : dir_(fs::temp_directory_path() / ("dormant-nocg-" + std::to_string(getpid()))) {
+    fs::create_directories(dir_);
+    setenv("DORMANT_TEST_CGROUP_DIR", dir_.c_str(), 1);
+  }
+  ~NoCgroup() {
+    unsetenv("DORMANT_TEST_CGROUP_DIR");
+    fs::remove_all(dir_);
+  }
+  std::string dir() const { return dir_.string(); }
+
+ private:
+  fs::path dir_;
+};
+
+TEST(SupervisorCgroup, AutoFallsBackToSignalsAndSaysWhy) {
+  NoCgroup none;
+  DormantRun d("cgauto", FreezerPolicy("auto"), App({"1", "p", "1"}));
+  auto s = d.WaitStatus([](auto& s) { return s["providers"].size() == 1; });
+  auto roots = ProviderPids(s);
+  d.Track(roots);
+  EXPECT_EQ(s["freezer"], "sigstop") << s.dump();
+  std::string why = s["freezer_reason"].get<std::string>();
+  EXPECT_EQ(why.rfind("auto: no delegated cgroup v2 directory (", 0), 0u) << why;
+  EXPECT_NE(why.find(none.dir() + ": not a cgroup v2 directory"), std::string::npos) << why;
+  EXPECT_NE(d.Log().find("freezer sigstop (auto: no delegated cgroup v2 directory"), std::string::npos)
+      << d.Log();
+  ASSERT_TRUE(WaitProc([&] { return SubtreeInfo(roots).size() == 2; }));
+  ASSERT_TRUE(d.Call("pause").value("ok", false));
+  for (auto& p : SubtreeInfo(roots)) EXPECT_EQ(p.state, 'T') << "pid " << p.pid;
+  EXPECT_TRUE(d.Call("resume").value("ok", false));
+  kill(s["app"]["pid"].get<int>(), SIGTERM);
+  EXPECT_EQ(d.Wait(), 128 + SIGTERM);
+}
+
+TEST(SupervisorCgroup, CgroupWithoutACgroupRefusesToStart) {
+  NoCgroup none;
+  DormantRun d("cgrefuse", FreezerPolicy("cgroup"), App({"1", "p"}));
+  EXPECT_EQ(d.Wait(), 2);
+  std::string log = d.Log();
+  EXPECT_NE(log.find("dormant: [suspend] freezer = \"cgroup\" but the cgroup v2 freezer is unavailable: " +
+                     none.dir() + ": not a cgroup v2 directory"),
+            std::string::npos)
+      << log;
+  EXPECT_EQ(log.find("control "), std::string::npos);  // no supervisor came up
 }
 
 }  // namespace

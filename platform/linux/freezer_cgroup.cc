@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <unordered_set>
 
 #include "platform/cgroup_freezer.h"
@@ -73,13 +74,34 @@ class CgroupFreezer final : public Freezer {
     // Never leave a provider frozen behind us.
     for (auto& [root, group] : groups_) procfs::WriteFile((group.dir + "/cgroup.freeze").c_str(), "0");
     for (const std::string& dir : retired_) procfs::WriteFile((dir + "/cgroup.freeze").c_str(), "0");
-    Prune();
+    // The supervisor has ended what was left of the tree before this; a
+    // process still dying keeps its cgroup populated for a moment (longer on
+    // a loaded machine), so give them up to a second before leaving the
+    // empty cgroups behind.
+    for (int i = 0; i < 100; ++i) {
+      Prune();
+      if (groups_.empty() && retired_.empty()) break;
+      ::usleep(10'000);
+    }
   }
 
   std::string_view name() const override { return "cgroup"; }
 
+  std::string CgroupFor(int root, uint64_t start_ticks) const override {
+    return GroupDir(root, start_ticks);
+  }
+
   Expected<std::vector<int>> Stop(int root) override {
     Prune();
+    // A process already inside one of our cgroups (a child forked as its
+    // provider was stopped) is stopped with that cgroup: a cgroup of its own
+    // would take it away from its provider, and no Continue would thaw it.
+    if (!groups_.count(root)) {
+      if (std::string dir = DirHolding(root); !dir.empty()) {
+        if (auto ok = SetFrozen(dir, true); !ok) return ok.error();
+        return ReadPids(dir + "/cgroup.procs");
+      }
+    }
     auto dir = Enclose(root);
     if (!dir) return dir.error();
     if (auto ok = SetFrozen(*dir, true); !ok) return ok.error();
@@ -95,7 +117,13 @@ class CgroupFreezer final : public Freezer {
       return std::vector<int>{};
     }
     if (auto ok = SetFrozen(it->second.dir, false); !ok) return ok.error();
-    return ReadPids(it->second.dir + "/cgroup.procs");
+    std::vector<int> pids = ReadPids(it->second.dir + "/cgroup.procs");
+    // Continue means the tree runs: a SIGSTOP sent meanwhile (the gate stops
+    // a provider's exec that way) would otherwise outlive the thaw.
+    for (int pid : pids) {
+      if (auto st = procfs::ReadStat(pid); st && st->state == 'T') ::kill(pid, SIGCONT);
+    }
+    return pids;
   }
 
   Expected<std::vector<int>> Signal(int root, int sig) override {
@@ -110,7 +138,23 @@ class CgroupFreezer final : public Freezer {
       frozen = ReadPids(it->second.dir + "/cgroup.procs");
     }
     if (!frozen) return frozen.error();
-    const std::string dir = groups_.at(root).dir;
+    auto own = groups_.find(root);
+    if (own == groups_.end()) {
+      // A root inside another provider's cgroup (a child that became a
+      // provider of its own when its parent went): Stop() froze that cgroup;
+      // only the root's own subtree gets `sig`, then the cgroup is thawed.
+      std::string dir = DirHolding(root);
+      std::vector<int> sent;
+      for (int pid : Subtree(table_, root)) {
+        if (::kill(pid, sig) == 0) sent.push_back(pid);
+        ::kill(pid, SIGCONT);
+      }
+      if (!dir.empty()) {
+        if (auto ok = SetFrozen(dir, false); !ok) return ok.error();
+      }
+      return sent;
+    }
+    const std::string dir = own->second.dir;
     std::vector<int> sent;
     if (sig == SIGKILL && ::access((dir + "/cgroup.kill").c_str(), W_OK) == 0) {
       if (int err = procfs::WriteFile((dir + "/cgroup.kill").c_str(), "1"); err != 0) {
@@ -136,8 +180,21 @@ class CgroupFreezer final : public Freezer {
     bool enclosed = false;  // the whole subtree was seen inside once
   };
 
+  // The cgroup of ours that holds `pid` ("" when none does).
+  std::string DirHolding(int pid) const {
+    for (const auto& [other, group] : groups_) {
+      std::vector<int> in = ReadPids(group.dir + "/cgroup.procs");
+      if (std::find(in.begin(), in.end(), pid) != in.end()) return group.dir;
+    }
+    return "";
+  }
+
   static Error GoneRoot(int root) {
     return Error{ESRCH, "process " + std::to_string(root) + ": no such process"};
+  }
+
+  std::string GroupDir(int root, uint64_t start_ticks) const {
+    return base_ + "/dormant-" + std::to_string(root) + "-" + std::to_string(start_ticks);
   }
 
   // The cgroup of `root`, made on first use.
@@ -149,8 +206,7 @@ class CgroupFreezer final : public Freezer {
     // The pid now names another process: the old cgroup may still hold what
     // the old provider left; keep it for thawing and removal.
     if (it != groups_.end()) retired_.push_back(it->second.dir);
-    Group group{base_ + "/dormant-" + std::to_string(root) + "-" + std::to_string(st->start_ticks),
-                st->start_ticks, false};
+    Group group{GroupDir(root, st->start_ticks), st->start_ticks, false};
     if (::mkdir(group.dir.c_str(), 0755) != 0 && errno != EEXIST) {
       return Errno(errno, "mkdir " + group.dir);
     }
@@ -263,6 +319,72 @@ Expected<std::unique_ptr<Freezer>> CreateCgroupFreezer(ProcessTable& table, std:
     return Errno(errno, "access " + base_dir + "/cgroup.procs");
   }
   return std::unique_ptr<Freezer>(std::make_unique<CgroupFreezer>(table, std::move(base_dir)));
+}
+
+Expected<std::string> OwnCgroupDir() {
+  std::string text;
+  if (int err = procfs::ReadFile("/proc/self/cgroup", &text); err != 0) {
+    return Errno(err, "read /proc/self/cgroup");
+  }
+  std::string own;
+  for (size_t at = 0; at < text.size();) {
+    size_t nl = text.find('\n', at);
+    if (nl == std::string::npos) nl = text.size();
+    std::string_view line(text.data() + at, nl - at);
+    if (line.starts_with("0::")) own = std::string(line.substr(3));
+    at = nl + 1;
+  }
+  if (own.empty()) return Error{ENOSYS, "/proc/self/cgroup: no cgroup v2 hierarchy (no \"0::\" line)"};
+  if (int err = procfs::ReadFile("/proc/self/mountinfo", &text); err != 0) {
+    return Errno(err, "read /proc/self/mountinfo");
+  }
+  // mountinfo: ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS... - TYPE SOURCE SUPER
+  for (size_t at = 0; at < text.size();) {
+    size_t nl = text.find('\n', at);
+    if (nl == std::string::npos) nl = text.size();
+    std::string line = text.substr(at, nl - at);
+    at = nl + 1;
+    size_t dash = line.find(" - ");
+    if (dash == std::string::npos || line.compare(dash + 3, 8, "cgroup2 ") != 0) continue;
+    std::vector<std::string> fields;
+    for (size_t f = 0; f < dash && fields.size() < 5;) {
+      size_t sp = line.find(' ', f);
+      if (sp == std::string::npos || sp > dash) sp = dash;
+      fields.push_back(line.substr(f, sp - f));
+      f = sp + 1;
+    }
+    if (fields.size() < 5) continue;
+    const std::string& root = fields[3];
+    const std::string& point = fields[4];
+    // The mount shows the part of the hierarchy below `root`; our cgroup must lie in it.
+    if (root != "/" && own != root && !own.starts_with(root + "/")) continue;
+    std::string rel = root == "/" ? own : own.substr(root.size());
+    if (rel == "/") rel.clear();
+    return point + rel;
+  }
+  return Error{ENOSYS, "/proc/self/mountinfo: no cgroup2 mount holds our cgroup " + own};
+}
+
+Expected<void> CheckDelegated(const std::string& dir) {
+  struct statfs fs;
+  if (::statfs(dir.c_str(), &fs) != 0) return Errno(errno, "statfs " + dir);
+  if (fs.f_type != CGROUP2_SUPER_MAGIC) return Error{ENOTDIR, dir + ": not a cgroup v2 directory"};
+  if (::access((dir + "/cgroup.procs").c_str(), W_OK) != 0) {
+    return Errno(errno, "cannot move processes: " + dir + "/cgroup.procs");
+  }
+  const std::string probe = dir + "/dormant-probe-" + std::to_string(::getpid());
+  if (::mkdir(probe.c_str(), 0755) != 0 && errno != EEXIST) {
+    return Errno(errno, "cannot create a child cgroup: mkdir " + probe);
+  }
+  std::optional<Error> why;
+  if (::access((probe + "/cgroup.freeze").c_str(), W_OK) != 0) {
+    why = Error{ENOSYS, probe + ": no writable cgroup.freeze (kernel before 5.2?)"};
+  } else if (::access((probe + "/cgroup.procs").c_str(), W_OK) != 0) {
+    why = Errno(errno, "cannot move processes: " + probe + "/cgroup.procs");
+  }
+  ::rmdir(probe.c_str());
+  if (why) return *why;
+  return {};
 }
 
 }  // namespace dormant::platform
