@@ -148,8 +148,11 @@ class GateJournal {
   void Beat();
   /// CLOCK_MONOTONIC milliseconds of the last Beat(); 0 before the first.
   int64_t last_beat_ms() const;
-  static constexpr int kBeatMs = 250;
-  static constexpr int kSilentMs = 1000;
+  // One beat a second and three of silence: a second beat costs a wake-up of
+  // an idle dormant (at 250 ms it doubled the idle CPU, bench/run-core.sh),
+  // and a call made while dormant is stopped waits at most about 3 s.
+  static constexpr int kBeatMs = 1000;
+  static constexpr int kSilentMs = 3000;
 
   /// Set by the guardian while it answers in a silent supervisor's place.
   void SetGuardianServing(bool serving);
