@@ -10,7 +10,7 @@
 
 #include <cstring>
 
-#if defined(__SSE2__)
+#if defined(__SSE2__) && !defined(DORMANT_NO_SIMD)
 #include <emmintrin.h>
 #endif
 #include <string>
@@ -84,7 +84,7 @@ std::string_view NextType(std::string_view head, size_t* from) {
   size_t at = *from;
   auto match = [&](size_t i) { return std::memcmp(d + i, kType, kLen) == 0; };
   size_t hit = std::string_view::npos;
-#if defined(__SSE2__)
+#if defined(__SSE2__) && !defined(DORMANT_NO_SIMD)
   // Candidates: a quote followed by a 't', 16 positions at a time.
   const __m128i quote = _mm_set1_epi8('"'), t = _mm_set1_epi8('t');
   for (; hit == std::string_view::npos && at + 16 + kLen <= n; at += 16) {

@@ -3,7 +3,7 @@
 #include <charconv>
 #include <cstring>
 
-#if defined(__SSE2__)
+#if defined(__SSE2__) && !defined(DORMANT_NO_SIMD)
 #include <emmintrin.h>
 #endif
 
@@ -40,7 +40,7 @@ struct Block {
 
 inline Block Classify(const char* p) {
   Block b;
-#if defined(__SSE2__)
+#if defined(__SSE2__) && !defined(DORMANT_NO_SIMD)
   const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\');
   // '[' | 0x20 == '{' and ']' | 0x20 == '}', and no other byte maps there.
   const __m128i lower = _mm_set1_epi8(0x20), open = _mm_set1_epi8('{'), close = _mm_set1_epi8('}');
@@ -100,7 +100,7 @@ size_t SkipString(std::string_view t, size_t p) {
   const char* d = t.data();
   const size_t n = t.size();
   ++p;
-#if defined(__SSE2__)
+#if defined(__SSE2__) && !defined(DORMANT_NO_SIMD)
   const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\');
   while (p + 16 <= n) {
     __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(d + p));

@@ -2,7 +2,8 @@
 // without building a tree: one pass over an object picks out the raw text of
 // the wanted values and skips the rest. Skipping is where the bytes are, so it
 // works on 64-byte blocks: bit masks of quotes, backslashes and brackets (SSE2
-// on x86-64, a plain loop elsewhere), the inside of strings from a prefix XOR
+// on x86-64, a plain loop elsewhere, or with -DDORMANT_NO_SIMD, which the
+// tests build to check that path too), the inside of strings from a prefix XOR
 // of the quote mask, and only the brackets outside strings looked at one by
 // one. nlohmann-json builds a whole DOM per line, which costs tens of times
 // more on Codex's and Claude's lines.

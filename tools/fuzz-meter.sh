@@ -2,7 +2,8 @@
 # Builds the meter's libFuzzer target (the JSON scanner against a strict
 # parser, and the Codex and Claude parsers) and runs it.
 #   tools/fuzz-meter.sh [SECONDS]      (default 60)
-# Environment: FUZZ_BUILD (build dir, default build-fuzz), FUZZ_JOBS.
+# Environment: FUZZ_BUILD (build dir, default build-fuzz), FUZZ_JOBS,
+# FUZZ_FLAGS (e.g. -DDORMANT_NO_SIMD for the scanner's plain path).
 # Seeds: the real sample logs in ../shared/samples, one line a file.
 set -eu
 cd "$(dirname "$0")/.."
@@ -11,7 +12,7 @@ build=${FUZZ_BUILD:-build-fuzz}
 mkdir -p "$build"
 bin="$build/meter_fuzzer"
 clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I. \
-  tests/fuzz/meter_fuzzer.cc \
+  ${FUZZ_FLAGS:-} tests/fuzz/meter_fuzzer.cc \
   meter/json_scan.cc meter/codex_parser.cc meter/claude_parser.cc meter/usage.cc \
   enforcer/budget.cc enforcer/time.cc enforcer/policy.cc \
   -o "$bin"
