@@ -237,6 +237,10 @@ TEST(PolicyLoader, NonAsciiBetweenTokensIsASyntaxError) {
   // form (see tests/fuzz/README.md); the library as shipped reports them.
   EXPECT_EQ(Errors("[idle]\nsuspend_after = \xc8\x92\n"),
             Lines{"p.toml:2:17: not valid TOML: Error while parsing value: could not determine value type"});
+  // U+FEFD at the very start (the fuzzer's find): a syntax error at 1:1.
+  auto errors = Errors("\xef\xbb\xbd# x\n");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_TRUE(errors[0].starts_with("p.toml:1:1: not valid TOML: ")) << errors[0];
   EXPECT_EQ(Errors("", {"idle.source=\xc3\xa9"}),
             Lines{"--set:1:13: idle.source: \"\xc3\xa9\" is not one of manual, auto, x11, gnome, kde, "
                   "wayland, logind, tty"});

@@ -8,6 +8,13 @@
 set -eu
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
+# FUZZ_RUNS=N: that many inputs from a fixed seed (FUZZ_SEED, default 1)
+# instead of a time: the same run every time (ctest uses it).
+if [ -n "${FUZZ_RUNS:-}" ]; then
+  limit="-runs=$FUZZ_RUNS -seed=${FUZZ_SEED:-1}"
+else
+  limit="-max_total_time=$seconds"
+fi
 build=${FUZZ_BUILD:-build-fuzz}
 mkdir -p "$build"
 bin="$build/meter_fuzzer"
@@ -23,7 +30,7 @@ n=0
 find "$samples" -name '*.jsonl' | while read -r f; do
   split -l 1 -a 4 "$f" "$seeds/$(basename "$f" .jsonl)-"
 done
-echo "fuzzing the meter's scanner and parsers for ${seconds}s ($(ls "$seeds" | wc -l) seed lines)"
-"$bin" -max_total_time="$seconds" -max_len=16384 -timeout=10 -rss_limit_mb=2048 \
+echo "fuzzing the meter's scanner and parsers ($limit; $(ls "$seeds" | wc -l) seed lines)"
+"$bin" $limit -max_len=16384 -timeout=10 -rss_limit_mb=2048 \
   -jobs="${FUZZ_JOBS:-1}" -workers="${FUZZ_JOBS:-1}" \
   -artifact_prefix="$build/" -print_final_stats=1 "$seeds"

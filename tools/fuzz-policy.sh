@@ -6,6 +6,13 @@
 set -eu
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
+# FUZZ_RUNS=N: that many inputs from a fixed seed (FUZZ_SEED, default 1)
+# instead of a time: the same run every time (ctest uses it).
+if [ -n "${FUZZ_RUNS:-}" ]; then
+  limit="-runs=$FUZZ_RUNS -seed=${FUZZ_SEED:-1}"
+else
+  limit="-max_total_time=$seconds"
+fi
 build=${FUZZ_BUILD:-build-fuzz}
 mkdir -p "$build"
 bin="$build/policy_fuzzer"
@@ -21,8 +28,8 @@ clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-reco
 
 new=$(mktemp -d)
 trap 'rm -rf "$new"' EXIT
-echo "fuzzing the policy loader for ${seconds}s (corpus tests/fuzz/corpus, new inputs in $new)"
-"$bin" -max_total_time="$seconds" -max_len=8192 -timeout=10 -rss_limit_mb=2048 \
+echo "fuzzing the policy loader ($limit; corpus tests/fuzz/corpus, new inputs in $new)"
+"$bin" $limit -max_len=8192 -timeout=10 -rss_limit_mb=2048 \
   -jobs="${FUZZ_JOBS:-1}" -workers="${FUZZ_JOBS:-1}" \
   -dict=tests/fuzz/policy.dict -artifact_prefix="$build/" -print_final_stats=1 \
   "$new" tests/fuzz/corpus
