@@ -18,7 +18,7 @@ namespace dormant::meter {
 namespace {
 
 constexpr size_t kChunk = 256 << 10;         // read size; also the smallest buffer
-constexpr size_t kBatchEvents = 512;         // commit a batch at least this often (memory)
+constexpr size_t kBatchEvents = 256;         // commit a batch at least this often (memory)
 constexpr size_t kBatchCursors = 512;
 
 class Fd {

@@ -262,11 +262,12 @@ Expected<void> Ledger::Migrate() {
   // keeps every committed transaction across a crash of this process; only a
   // power loss can take back the last ones (which a re-read then restores).
   // Checkpoints (the only fsyncs) every 4000 pages rather than 1000, and the
-  // WAL file is cut back to that size after one; a 2 MiB page cache (4 MiB
-  // was no faster and took the cold import past 16 MiB with the writer thread).
+  // WAL file is cut back to that size after one; a 1 MiB page cache (4 MiB
+  // was no faster, and `dormant report --import` of the Codex year peaked at
+  // 16.7 MiB with 2 MiB, 15.7 with 1 MiB: bench_meter_ingest and /usr/bin/time).
   if (auto ok = Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
                      "PRAGMA wal_autocheckpoint=4000; PRAGMA journal_size_limit=16777216; "
-                     "PRAGMA cache_size=-2048;");
+                     "PRAGMA cache_size=-1024;");
       !ok)
     return ok;
   if (auto ok = Exec("BEGIN IMMEDIATE"); !ok) return ok;
