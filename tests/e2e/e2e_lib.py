@@ -9,6 +9,7 @@ in its environment, never by name.
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -229,6 +230,14 @@ class E2eEnv:
         self.procs.append((p, label))
         return p
 
+    def output(self, label: str, stream: str = "err") -> str:
+        """All that the process spawned as `label` wrote to `stream` so far ("" before it exists)."""
+        try:
+            with open(self.path(f"{label}.{stream}"), encoding="utf-8", errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
     def tail(self, label: str, stream: str = "err", n: int = 30) -> str:
         try:
             with open(self.path(f"{label}.{stream}"), encoding="utf-8", errors="replace") as f:
@@ -386,6 +395,16 @@ class Dormant:
         """The entry of `dormant status --json` for the provider with this pid (and our provider name), or None."""
         return next((p for p in self.status().get("providers", [])
                      if p.get("pid") == pid and p.get("name") == self.provider_name), None)
+
+
+def dormant_log(env: E2eEnv, name: str) -> str:
+    """The log (stderr) of the supervisor spawned as `dormant-NAME`."""
+    return env.output(f"dormant-{name}")
+
+
+def log_lines(env: E2eEnv, name: str, pattern: str):
+    """The lines of that log that match the regular expression `pattern`."""
+    return [ln for ln in dormant_log(env, name).splitlines() if re.search(pattern, ln)]
 
 
 def idle_policy(suspend_after: str, kill_after: str, kill_grace: str, provider: str = "codex") -> str:

@@ -22,7 +22,6 @@ import errno
 import glob
 import json
 import os
-import re
 import subprocess
 import sys
 import threading
@@ -30,8 +29,8 @@ import time
 import urllib.request
 
 sys.dont_write_bytecode = True
-from e2e_lib import (Dormant, Failure, KeepActive, SupervisedApp, alive, check, describe, log,  # noqa: E402
-                     npm_binary, run_test, subtree, wait_until)
+from e2e_lib import (Dormant, Failure, KeepActive, SupervisedApp, alive, check, describe,  # noqa: E402
+                     log, log_lines, npm_binary, run_test, subtree, wait_until)
 
 CLIENT = "dormant_e2e"  # jsonrpc.py's clientInfo.name: the rollout's originator
 
@@ -42,18 +41,6 @@ def provider_section() -> str:
 
 def idle_section() -> str:
     return '[idle]\nsource = "manual"\nsuspend_after = "1h"\nkill_after = "2h"\nkill_grace = "2s"\n'
-
-
-def dormant_log(env, name: str) -> str:
-    try:
-        with open(env.path(f"dormant-{name}.err"), encoding="utf-8", errors="replace") as f:
-            return f.read()
-    except OSError:
-        return ""
-
-
-def log_lines(env, name: str, pattern: str):
-    return [ln for ln in dormant_log(env, name).splitlines() if re.search(pattern, ln)]
 
 
 def wait_log(env, name: str, pattern: str, what: str, context: str = r"budget|usage|codex|gate:"):

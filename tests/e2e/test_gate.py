@@ -37,8 +37,8 @@ import time
 
 sys.dont_write_bytecode = True
 from e2e_lib import (Dormant, Failure, KeepActive, SupervisedApp, alive, check,  # noqa: E402
-                     children_of, describe, exec_state, is_stopped, log, npm_binary, proc_stat,
-                     run_test, subtree, wait_until)
+                     children_of, describe, dormant_log, exec_state, is_stopped, log, log_lines,
+                     npm_binary, proc_stat, run_test, subtree, wait_until)
 
 
 def gate_policy(gate: str = "on", network: str = None, network_after: str = None,
@@ -52,18 +52,6 @@ def gate_policy(gate: str = "on", network: str = None, network_after: str = None
     if network:
         text += f'network = "{network}"\n'
     return text + '\n[[provider]]\nname = "codex"\nexe = "codex"\nargs = ["app-server"]\n'
-
-
-def dormant_log(env, name: str) -> str:
-    try:
-        with open(env.path(f"dormant-{name}.err"), encoding="utf-8", errors="replace") as f:
-            return f.read()
-    except OSError:
-        return ""
-
-
-def log_lines(env, name: str, pattern: str):
-    return [ln for ln in dormant_log(env, name).splitlines() if re.search(pattern, ln)]
 
 
 def start(env, a, name: str, policy: str, host: str = "127.0.0.1", retries: int = None):
