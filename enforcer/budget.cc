@@ -23,6 +23,18 @@ TokenCounts& TokenCounts::operator+=(const TokenCounts& o) {
   return *this;
 }
 
+TokenCounts& TokenCounts::operator-=(const TokenCounts& o) {
+  input -= o.input;
+  cached_input -= o.cached_input;
+  output -= o.output;
+  reasoning -= o.reasoning;
+  cache_write -= o.cache_write;
+  cache_read -= o.cache_read;
+  total -= o.total;
+  cache_write_1h -= o.cache_write_1h;
+  return *this;
+}
+
 namespace {
 
 char LowerAscii(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }

@@ -43,6 +43,8 @@ struct TokenCounts {
   int64_t cache_write_1h = 0;
 
   TokenCounts& operator+=(const TokenCounts& o);
+  TokenCounts& operator-=(const TokenCounts& o);
+  friend TokenCounts operator-(TokenCounts a, const TokenCounts& b) { return a -= b; }
   bool operator==(const TokenCounts&) const = default;
   bool Zero() const { return *this == TokenCounts{}; }
 };

@@ -54,18 +54,6 @@ bool AtLeast(const TokenCounts& a, const TokenCounts& b) {
          a.output >= b.output && a.reasoning >= b.reasoning && a.cache_write_1h >= b.cache_write_1h;
 }
 
-TokenCounts Minus(const TokenCounts& a, const TokenCounts& b) {
-  TokenCounts d;
-  d.input = a.input - b.input;
-  d.cache_write = a.cache_write - b.cache_write;
-  d.cache_read = a.cache_read - b.cache_read;
-  d.output = a.output - b.output;
-  d.reasoning = a.reasoning - b.reasoning;
-  d.cache_write_1h = a.cache_write_1h - b.cache_write_1h;
-  d.total = a.total - b.total;
-  return d;
-}
-
 class ClaudeParser : public LineParser {
  public:
   explicit ClaudeParser(std::string path) : path_(std::move(path)) {}
@@ -168,7 +156,7 @@ class ClaudeParser : public LineParser {
         ++stats_.repeats;
         return;
       }
-      counts = Minus(t, seen->second);
+      counts = t - seen->second;
       seen->second = t;
       Touch(key);
       key.append(":").append(std::to_string(t.total));

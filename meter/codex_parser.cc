@@ -50,12 +50,6 @@ bool Usage(std::string_view raw, TokenCounts* t) {
   return true;
 }
 
-TokenCounts Minus(const TokenCounts& a, const TokenCounts& b) {
-  return {a.input - b.input,         a.cached_input - b.cached_input, a.output - b.output,
-          a.reasoning - b.reasoning, a.cache_write - b.cache_write,   a.cache_read - b.cache_read,
-          a.total - b.total,         a.cache_write_1h - b.cache_write_1h};
-}
-
 bool AnyNegative(const TokenCounts& t) {
   return t.input < 0 || t.cached_input < 0 || t.output < 0 || t.reasoning < 0 ||
          t.cache_write < 0 || t.total < 0;
@@ -261,7 +255,7 @@ class CodexParser : public LineParser {
       ++stats_.malformed;
       return;
     }
-    TokenCounts delta = Minus(total, prev_);
+    TokenCounts delta = total - prev_;
     if (AnyNegative(delta)) {
       // The cumulative total went backwards (a new context for the same
       // session): trust the per-call usage for this step.
