@@ -179,6 +179,33 @@ inline size_t NextMember(std::string_view t, size_t p, bool* more) {
   return p;
 }
 
+// What an on_member callback of Members() returns to end the walk early, as
+// a success (no text is this long).
+constexpr size_t kStop = npos - 1;
+
+// Walks the members of the object at t[p] == '{': on_member(key, start)
+// gets each key and where its value starts, and returns one past the value
+// (npos: not well formed; kStop: enough seen). Returns one past the closing
+// '}', npos when the object is not well formed, or kStop.
+template <class OnMember>
+size_t Members(std::string_view t, size_t p, OnMember&& on_member) {
+  p = SkipWs(t, p + 1);
+  if (p < t.size() && t[p] == '}') return p + 1;
+  if (p >= t.size() || t[p] != '"') return npos;
+  for (bool more = true; more;) {
+    size_t key_end = SkipString(t, p);
+    if (key_end == npos) return npos;
+    std::string_view key = t.substr(p + 1, key_end - p - 2);
+    p = ValueStart(t, key_end);
+    if (p == npos || p >= t.size()) return npos;
+    size_t end = on_member(key, p);
+    if (end == npos || end == kStop) return end;
+    p = NextMember(t, end, &more);
+    if (p == npos) return npos;
+  }
+  return p;
+}
+
 }  // namespace
 
 size_t SkipValue(std::string_view t, size_t p) {
@@ -199,30 +226,22 @@ bool Fields(std::string_view t, std::initializer_list<std::string_view> keys, st
   size_t found = 0;
   size_t p = SkipWs(t, 0);
   if (p >= t.size() || t[p] != '{') return false;
-  p = SkipWs(t, p + 1);
-  if (p < t.size() && t[p] == '}') return SkipWs(t, p + 1) == t.size();
-  if (p >= t.size() || t[p] != '"') return false;
-  for (bool more = true; more;) {
-    size_t key_end = SkipString(t, p);
-    if (key_end == npos) return false;
-    std::string_view key = t.substr(p + 1, key_end - p - 2);
-    p = ValueStart(t, key_end);
-    size_t end = SkipValue(t, p);
-    if (p == npos || end == npos) return false;
+  size_t end = Members(t, p, [&](std::string_view key, size_t start) {
+    size_t value_end = SkipValue(t, start);
+    if (value_end == npos) return npos;
     size_t i = 0;
     for (std::string_view k : keys) {
       if (Same(k, key)) {
         if (out[i].empty()) ++found;
-        out[i] = t.substr(p, end - p);
+        out[i] = t.substr(start, value_end - start);
         break;
       }
       ++i;
     }
-    if (stop_when_found && found == keys.size()) return true;
-    p = NextMember(t, end, &more);
-    if (p == npos) return false;
-  }
-  return SkipWs(t, p) == t.size();
+    return stop_when_found && found == keys.size() ? kStop : value_end;
+  });
+  if (end == kStop) return true;
+  return end != npos && SkipWs(t, end) == t.size();
 }
 
 Paths::Paths(std::initializer_list<std::string_view> paths) {
@@ -258,15 +277,7 @@ struct Walker {
   // t[p] is '{': walks the object whose wanted keys are node's children;
   // returns one past its '}', or npos.
   size_t Object(size_t p, const Paths::Node& node) const {
-    p = SkipWs(t, p + 1);
-    if (p < t.size() && t[p] == '}') return p + 1;
-    if (p >= t.size() || t[p] != '"') return npos;
-    for (bool more = true; more;) {
-      size_t key_end = SkipString(t, p);
-      if (key_end == npos) return npos;
-      std::string_view key = t.substr(p + 1, key_end - p - 2);
-      p = ValueStart(t, key_end);
-      if (p == npos || p >= t.size()) return npos;
+    return Members(t, p, [&](std::string_view key, size_t start) {
       const Paths::Node* want = nullptr;
       for (int c : node.children) {
         if (Same(nodes[static_cast<size_t>(c)].key, key)) {
@@ -274,15 +285,11 @@ struct Walker {
           break;
         }
       }
-      size_t end;
-      if (want && !want->children.empty() && t[p] == '{') end = Object(p, *want);
-      else end = SkipValue(t, p);
-      if (end == npos) return npos;
-      if (want && want->out >= 0) out[want->out] = t.substr(p, end - p);
-      p = NextMember(t, end, &more);
-      if (p == npos) return npos;
-    }
-    return p;
+      size_t end = want && !want->children.empty() && t[start] == '{' ? Object(start, *want)
+                                                                       : SkipValue(t, start);
+      if (end != npos && want && want->out >= 0) out[want->out] = t.substr(start, end - start);
+      return end;
+    });
   }
 };
 
