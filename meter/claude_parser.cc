@@ -28,8 +28,8 @@ namespace {
 
 namespace js = json_scan;
 
-std::string Text(std::string_view raw) { return js::String(raw).value_or(""); }
-int64_t Count(std::string_view raw) { return raw.empty() ? 0 : js::Int(raw).value_or(0); }
+using js::Count;
+using js::Text;
 
 enum Field {
   kType, kId, kModel, kUsage, kInput, kCacheWrite, kCacheRead, kOutput, kThinking, kCacheWrite1h,
@@ -123,10 +123,7 @@ class ClaudeParser : public LineParser {
     std::string request = Text(f[kRequestId]);
     if (request.empty()) request = Text(f[kRequestRef]);
     if (id.empty()) id = Text(f[kUuid]);
-    std::string_view stamp = f[kTimestamp];  // no escapes in a timestamp
-    auto when = stamp.size() >= 2 && stamp.front() == '"'
-                    ? ParseIsoTime(stamp.substr(1, stamp.size() - 2))
-                    : std::nullopt;
+    auto when = ParseIsoTime(js::Unquoted(f[kTimestamp]));
     if (id.empty() || !when) {
       ++stats_.malformed;
       return;

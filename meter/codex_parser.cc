@@ -25,13 +25,9 @@ namespace {
 using nlohmann::json;
 namespace js = json_scan;
 
-std::string Text(std::string_view raw) { return js::String(raw).value_or(""); }
-// A raw string value without its quotes (for values that hold no escapes, like
-// timestamps; anything else fails to parse further on).
-std::string_view Unquoted(std::string_view raw) {
-  return raw.size() >= 2 && raw.front() == '"' ? raw.substr(1, raw.size() - 2) : std::string_view();
-}
-int64_t Count(std::string_view raw) { return raw.empty() ? 0 : js::Int(raw).value_or(0); }
+using js::Count;
+using js::Text;
+using js::Unquoted;
 
 // A Codex token usage object; false when `raw` is not an object.
 bool Usage(std::string_view raw, TokenCounts* t) {

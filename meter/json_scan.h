@@ -76,6 +76,16 @@ std::optional<int64_t> Int(std::string_view raw);
 /// A number, or a string holding a number ("873.5").
 std::optional<double> Number(std::string_view raw);
 inline bool IsNull(std::string_view raw) { return raw == "null"; }
+/// String(raw), or "" when it is absent or not a string.
+inline std::string Text(std::string_view raw) { return String(raw).value_or(""); }
+/// Int(raw), or 0 when it is absent or not a number.
+inline int64_t Count(std::string_view raw) { return raw.empty() ? 0 : Int(raw).value_or(0); }
+/// A string value without its quotes and not unescaped, for values that
+/// hold no escapes (timestamps: anything else fails to parse further on);
+/// "" when it is not a string.
+inline std::string_view Unquoted(std::string_view raw) {
+  return raw.size() >= 2 && raw.front() == '"' ? raw.substr(1, raw.size() - 2) : std::string_view();
+}
 
 /// End of the value starting at text[pos] (one past it), or npos.
 size_t SkipValue(std::string_view text, size_t pos);
