@@ -15,6 +15,7 @@
 
 #include "launcher/policy_layer.h"
 #include "launcher/policy_schema.h"
+#include "platform/unique_fd.h"
 
 namespace dormant::launcher {
 
@@ -26,20 +27,6 @@ using enforcer::ProviderMatcher;
 
 constexpr char kBuiltIn[] = "(built-in)";
 
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
 // Reads a policy file, refusing what cannot be a policy: a missing file (unless
 // optional), something that is not a regular file, more than 1 MiB, NUL bytes.
 // Returns false when there is nothing to parse.
@@ -50,7 +37,7 @@ bool ReadPolicyFile(const std::string& path, bool optional, std::string* text,
     return false;
   };
   // O_NONBLOCK: opening a FIFO must not hang the loader.
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+  platform::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
   if (fd.get() < 0) {
     if (errno == ENOENT && optional) return false;
     return fail(std::string("cannot open: ") + std::strerror(errno));

@@ -13,6 +13,8 @@
 #include <mutex>
 #include <thread>
 
+#include "platform/unique_fd.h"
+
 namespace dormant::meter {
 
 namespace {
@@ -20,20 +22,6 @@ namespace {
 constexpr size_t kChunk = 256 << 10;         // read size; also the smallest buffer
 constexpr size_t kBatchEvents = 256;         // commit a batch at least this often (memory)
 constexpr size_t kBatchCursors = 512;
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 }  // namespace
 
@@ -269,7 +257,7 @@ Ingestor::ImportResult Ingestor::Import(const std::vector<std::pair<std::string,
 Expected<Ingestor::FileResult> Ingestor::Read(Lane& lane, File& f) {
   const std::string& path = f.cursor.path;
   FileResult result;
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  platform::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) return Error{errno, "open(" + path + "): " + std::strerror(errno)};
   struct stat st;
   if (fstat(fd.get(), &st) != 0) return Error{errno, "fstat(" + path + "): " + std::strerror(errno)};
