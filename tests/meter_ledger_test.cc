@@ -82,6 +82,17 @@ void ExpectClaudeTotals(Ledger& l) {
   EXPECT_EQ(t->unknown_price, 0);
 }
 
+// The supervisor's annotations, on the samples: the app-server's events are
+// a supervised pid's and idle, the other Codex events active, Claude's unknown.
+void AnnotateSamples(LedgerEvent& e) {
+  if (e.usage.client == "t3code_desktop") {
+    e.pid = 4242;
+    e.idle = true;
+  } else if (e.usage.provider == ProviderKind::kCodex) {
+    e.idle = false;
+  }
+}
+
 TEST(MeterLedger, AllSamplesExactTotals) {
   TempDir dir;
   LayOutSamples(dir);
@@ -312,14 +323,7 @@ TEST(MeterLedger, AnnotatedEventsAndSeedSamples) {
   LayOutSamples(dir);
   auto ledger = OpenLedger(dir / "ledger.sqlite");
   Ingestor in(ledger.get(), enforcer::DefaultPriceTable());
-  in.SetAnnotate([](LedgerEvent& e) {
-    if (e.usage.client == "t3code_desktop") {
-      e.pid = 4242;
-      e.idle = true;
-    } else if (e.usage.provider == ProviderKind::kCodex) {
-      e.idle = false;
-    }
-  });
+  in.SetAnnotate(AnnotateSamples);
   std::vector<LedgerEvent> seen;
   in.SetOnCommitted([&](const std::vector<LedgerEvent>& es) {
     seen.insert(seen.end(), es.begin(), es.end());
@@ -539,14 +543,7 @@ TEST(MeterLedger, MigratesVersion1) {
   std::vector<LedgerEvent> events;
   {
     Ingestor in(ref.get(), enforcer::DefaultPriceTable());
-    in.SetAnnotate([](LedgerEvent& e) {
-      if (e.usage.client == "t3code_desktop") {
-        e.pid = 4242;
-        e.idle = true;
-      } else if (e.usage.provider == ProviderKind::kCodex) {
-        e.idle = false;
-      }
-    });
+    in.SetAnnotate(AnnotateSamples);
     in.SetOnCommitted([&](const std::vector<LedgerEvent>& es) { events.insert(events.end(), es.begin(), es.end()); });
     IngestTree(in, dir);
   }
